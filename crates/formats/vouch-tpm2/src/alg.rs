@@ -24,7 +24,13 @@ pub enum HashAlg {
 
 impl HashAlg {
     /// Every supported algorithm, in TPM_ALG_ID order.
-    pub const ALL: [Self; 5] = [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512, Self::Sm3_256];
+    pub const ALL: [Self; 5] = [
+        Self::Sha1,
+        Self::Sha256,
+        Self::Sha384,
+        Self::Sha512,
+        Self::Sm3_256,
+    ];
 
     /// The algorithm for a TPM_ALG_ID, if it is a supported hash.
     #[must_use]
@@ -108,7 +114,10 @@ impl HashAlg {
     /// The all-zero value a PCR of this bank starts from.
     #[must_use]
     pub const fn zero(self) -> Digest {
-        Digest { alg: self, bytes: [0; MAX_DIGEST] }
+        Digest {
+            alg: self,
+            bytes: [0; MAX_DIGEST],
+        }
     }
 }
 
@@ -192,7 +201,10 @@ impl Digest {
     /// A digest from bytes whose length must match the algorithm.
     pub fn new(alg: HashAlg, bytes: &[u8]) -> Result<Self, DigestLengthError> {
         if bytes.len() != alg.digest_len() {
-            return Err(DigestLengthError { alg, len: bytes.len() });
+            return Err(DigestLengthError {
+                alg,
+                len: bytes.len(),
+            });
         }
         Ok(Self::from_slice_unchecked(alg, bytes))
     }
@@ -202,14 +214,20 @@ impl Digest {
         let raw = hex.trim().trim_start_matches("0x").as_bytes();
         let mut out = [0u8; MAX_DIGEST];
         if raw.len() != alg.digest_len().saturating_mul(2) {
-            return Err(DigestLengthError { alg, len: raw.len() / 2 });
+            return Err(DigestLengthError {
+                alg,
+                len: raw.len() / 2,
+            });
         }
         for (dst, pair) in out.iter_mut().zip(raw.chunks_exact(2)) {
             let (Some(hi), Some(lo)) = (
                 pair.first().and_then(|c| (*c as char).to_digit(16)),
                 pair.get(1).and_then(|c| (*c as char).to_digit(16)),
             ) else {
-                return Err(DigestLengthError { alg, len: raw.len() / 2 });
+                return Err(DigestLengthError {
+                    alg,
+                    len: raw.len() / 2,
+                });
             };
             *dst = u8::try_from(hi.wrapping_shl(4) | lo).unwrap_or_default();
         }

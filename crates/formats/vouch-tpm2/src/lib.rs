@@ -12,7 +12,15 @@
 //! has bound it to an EK (see [`credential`]).
 
 pub mod alg;
+pub mod attest;
 pub mod pcr;
+pub mod public;
+pub mod quote;
+pub mod signature;
 
 pub use alg::{Digest, DigestLengthError, HashAlg, Hasher, MAX_DIGEST};
+pub use attest::{Attest, AttestType, Attested, ClockInfo};
 pub use pcr::{PcrBankSelection, PcrSelection, PcrSelectionError, PcrValues};
+pub use public::{EccCurve, ObjectAttributes, PublicArea, PublicKey};
+pub use quote::{AkVerifier, QuoteError, VerifiedQuote, verify_quote};
+pub use signature::Signature;

@@ -26,7 +26,10 @@ impl PcrValues {
 
     /// Set one PCR. The value's algorithm names the bank.
     pub fn insert(&mut self, index: u32, value: Digest) {
-        self.banks.entry(value.alg()).or_default().insert(index, value);
+        self.banks
+            .entry(value.alg())
+            .or_default()
+            .insert(index, value);
     }
 
     /// One PCR's value.
@@ -47,12 +50,17 @@ impl PcrValues {
 
     /// One bank's PCRs, in index order.
     pub fn bank(&self, bank: HashAlg) -> impl Iterator<Item = (u32, &Digest)> + '_ {
-        self.banks.get(&bank).into_iter().flat_map(|b| b.iter().map(|(i, d)| (*i, d)))
+        self.banks
+            .get(&bank)
+            .into_iter()
+            .flat_map(|b| b.iter().map(|(i, d)| (*i, d)))
     }
 
     /// Every (bank, index, value), banks in algorithm order, PCRs in index order.
     pub fn iter(&self) -> impl Iterator<Item = (HashAlg, u32, &Digest)> + '_ {
-        self.banks.iter().flat_map(|(alg, b)| b.iter().map(move |(i, d)| (*alg, *i, d)))
+        self.banks
+            .iter()
+            .flat_map(|(alg, b)| b.iter().map(move |(i, d)| (*alg, *i, d)))
     }
 
     /// Number of PCR values across all banks.
@@ -139,7 +147,11 @@ impl PcrSelection {
     /// A selection from per-bank selections; a bank may appear once.
     pub fn new(banks: Vec<PcrBankSelection>) -> Result<Self, PcrSelectionError> {
         for (i, b) in banks.iter().enumerate() {
-            if banks.iter().skip(i.saturating_add(1)).any(|o| o.alg == b.alg) {
+            if banks
+                .iter()
+                .skip(i.saturating_add(1))
+                .any(|o| o.alg == b.alg)
+            {
                 return Err(PcrSelectionError::DuplicateBank(b.alg));
             }
         }
@@ -168,7 +180,10 @@ impl PcrSelection {
         let count = r.u32_be()?;
         if count > MAX_BANKS {
             return Err(Reader::error_at(
-                DecodeErrorKind::TooLong { length: count.into(), limit: MAX_BANKS.into() },
+                DecodeErrorKind::TooLong {
+                    length: count.into(),
+                    limit: MAX_BANKS.into(),
+                },
                 at,
             ));
         }
@@ -178,7 +193,10 @@ impl PcrSelection {
             let id = r.u16_be()?;
             let alg = HashAlg::from_tpm_alg_id(id).ok_or_else(|| {
                 Reader::error_at(
-                    DecodeErrorKind::BadValue { what: "PCR bank hash algorithm", value: id.into() },
+                    DecodeErrorKind::BadValue {
+                        what: "PCR bank hash algorithm",
+                        value: id.into(),
+                    },
                     alg_at,
                 )
             })?;
@@ -186,7 +204,10 @@ impl PcrSelection {
             let size = r.u8()?;
             if size > 4 {
                 return Err(Reader::error_at(
-                    DecodeErrorKind::TooLong { length: size.into(), limit: 4 },
+                    DecodeErrorKind::TooLong {
+                        length: size.into(),
+                        limit: 4,
+                    },
                     size_at,
                 ));
             }
@@ -216,7 +237,12 @@ impl PcrSelection {
             out.extend_from_slice(&b.alg.tpm_alg_id().to_be_bytes());
             let size: u8 = if b.mask > 0x00FF_FFFF { 4 } else { 3 };
             out.push(size);
-            out.extend_from_slice(b.mask.to_le_bytes().get(..usize::from(size)).unwrap_or_default());
+            out.extend_from_slice(
+                b.mask
+                    .to_le_bytes()
+                    .get(..usize::from(size))
+                    .unwrap_or_default(),
+            );
         }
         out
     }
@@ -235,7 +261,9 @@ impl PcrSelection {
 
     /// (bank, index) pairs in the order the TPM hashes them for `pcrDigest`.
     pub fn iter(&self) -> impl Iterator<Item = (HashAlg, u32)> + '_ {
-        self.banks.iter().flat_map(|b| b.indices().map(move |i| (b.alg, i)))
+        self.banks
+            .iter()
+            .flat_map(|b| b.indices().map(move |i| (b.alg, i)))
     }
 }
 
@@ -245,7 +273,10 @@ pub fn decode_digest_list<'a>(r: &mut Reader<'a>, max: u32) -> Result<Vec<&'a [u
     let count = r.u32_be()?;
     if count > max {
         return Err(Reader::error_at(
-            DecodeErrorKind::TooLong { length: count.into(), limit: max.into() },
+            DecodeErrorKind::TooLong {
+                length: count.into(),
+                limit: max.into(),
+            },
             at,
         ));
     }

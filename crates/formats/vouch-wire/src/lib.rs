@@ -85,13 +85,21 @@ impl<'a> Reader<'a> {
     /// A reader over the whole of `bytes`, starting at offset 0.
     #[must_use]
     pub const fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0, base: 0 }
+        Self {
+            bytes,
+            pos: 0,
+            base: 0,
+        }
     }
 
     /// A reader over `bytes` that reports offsets starting at `base`.
     #[must_use]
     pub const fn with_base(bytes: &'a [u8], base: usize) -> Self {
-        Self { bytes, pos: 0, base }
+        Self {
+            bytes,
+            pos: 0,
+            base,
+        }
     }
 
     /// Absolute offset of the next byte to be read.
@@ -139,7 +147,10 @@ impl<'a> Reader<'a> {
                 self.pos = end;
                 Ok(slice)
             }
-            None => Err(self.error(DecodeErrorKind::Truncated { needed: n, available })),
+            None => Err(self.error(DecodeErrorKind::Truncated {
+                needed: n,
+                available,
+            })),
         }
     }
 
@@ -205,7 +216,10 @@ impl<'a> Reader<'a> {
         let size = self.u16_be()?;
         if size > limit {
             return Err(DecodeError::new(
-                DecodeErrorKind::TooLong { length: u64::from(size), limit: u64::from(limit) },
+                DecodeErrorKind::TooLong {
+                    length: u64::from(size),
+                    limit: u64::from(limit),
+                },
                 at,
             ));
         }
@@ -218,7 +232,10 @@ impl<'a> Reader<'a> {
         let size = self.u16_be()?;
         if size > limit {
             return Err(DecodeError::new(
-                DecodeErrorKind::TooLong { length: u64::from(size), limit: u64::from(limit) },
+                DecodeErrorKind::TooLong {
+                    length: u64::from(size),
+                    limit: u64::from(limit),
+                },
                 at,
             ));
         }
@@ -231,13 +248,19 @@ impl<'a> Reader<'a> {
         let size = self.u32_le()?;
         if size > limit {
             return Err(DecodeError::new(
-                DecodeErrorKind::TooLong { length: u64::from(size), limit: u64::from(limit) },
+                DecodeErrorKind::TooLong {
+                    length: u64::from(size),
+                    limit: u64::from(limit),
+                },
                 at,
             ));
         }
         let n = usize::try_from(size).map_err(|_| {
             DecodeError::new(
-                DecodeErrorKind::TooLong { length: u64::from(size), limit: u64::from(limit) },
+                DecodeErrorKind::TooLong {
+                    length: u64::from(size),
+                    limit: u64::from(limit),
+                },
                 at,
             )
         })?;
@@ -282,7 +305,13 @@ mod tests {
         assert_eq!(sub.u16_be().unwrap(), 0x0102);
         let err = sub.u8().unwrap_err();
         assert_eq!(err.offset, 5);
-        assert!(matches!(err.kind, DecodeErrorKind::Truncated { needed: 1, available: 0 }));
+        assert!(matches!(
+            err.kind,
+            DecodeErrorKind::Truncated {
+                needed: 1,
+                available: 0
+            }
+        ));
     }
 
     #[test]
@@ -290,7 +319,13 @@ mod tests {
         let data = [0u8, 4, 1, 2];
         let err = Reader::new(&data).sized_u16(16).unwrap_err();
         assert_eq!(err.offset, 2);
-        assert!(matches!(err.kind, DecodeErrorKind::Truncated { needed: 4, available: 2 }));
+        assert!(matches!(
+            err.kind,
+            DecodeErrorKind::Truncated {
+                needed: 4,
+                available: 2
+            }
+        ));
     }
 
     #[test]
@@ -306,7 +341,13 @@ mod tests {
     fn rejects_tpm2b_longer_than_limit() {
         let data = [0u8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         let err = Reader::new(&data).tpm2b(8).unwrap_err();
-        assert!(matches!(err.kind, DecodeErrorKind::TooLong { length: 9, limit: 8 }));
+        assert!(matches!(
+            err.kind,
+            DecodeErrorKind::TooLong {
+                length: 9,
+                limit: 8
+            }
+        ));
         assert_eq!(err.offset, 0);
     }
 
