@@ -4,9 +4,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_credential;
 mod cmd_ekcert;
 mod cmd_eventlog;
 mod cmd_quote;
+mod keyfile;
 
 /// Vouch: prove, continuously and at fleet scale, that hosts were not tampered with below the OS.
 #[derive(Debug, Parser)]
@@ -24,6 +26,8 @@ enum Command {
     Quote(cmd_quote::Args),
     /// Parse and validate TPM endorsement key certificates.
     Ekcert(cmd_ekcert::Args),
+    /// Credential activation, verifier side (TPM2_MakeCredential without a TPM).
+    Credential(cmd_credential::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
         Command::Eventlog(args) => cmd_eventlog::run(args),
         Command::Quote(args) => cmd_quote::run(args),
         Command::Ekcert(args) => cmd_ekcert::run(args),
+        Command::Credential(args) => cmd_credential::run(args),
     };
     match result {
         Ok(code) => code,

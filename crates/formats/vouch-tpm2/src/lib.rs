@@ -13,13 +13,16 @@
 
 pub mod alg;
 pub mod attest;
+pub mod credential;
 pub mod pcr;
 pub mod public;
 pub mod quote;
 pub mod signature;
+pub mod tpm2_tools;
 
 pub use alg::{Digest, DigestLengthError, HashAlg, Hasher, MAX_DIGEST};
 pub use attest::{Attest, AttestType, Attested, ClockInfo};
+pub use credential::{CredentialBlob, CredentialError, EkPublic, make_credential};
 pub use pcr::{PcrBankSelection, PcrSelection, PcrSelectionError, PcrValues};
 pub use public::{EccCurve, ObjectAttributes, PublicArea, PublicKey};
 pub use quote::{AkVerifier, QuoteError, VerifiedQuote, verify_quote};

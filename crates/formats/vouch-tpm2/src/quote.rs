@@ -110,7 +110,8 @@ pub struct VerifiedQuote {
 /// An AK prepared for repeated verification: parse once, verify many quotes.
 #[derive(Debug)]
 pub struct AkVerifier {
-    attributes: u32,
+    /// None when the key came without its TPM public area (a PEM file): attributes unknown.
+    attributes: Option<u32>,
     key: AkKey,
     declared_scheme: u16,
     declared_hash: Option<u16>,
@@ -210,7 +211,7 @@ impl AkVerifier {
             }
         };
         Ok(Self {
-            attributes: attrs.bits(),
+            attributes: Some(attrs.bits()),
             key,
             declared_scheme: ak.scheme().scheme,
             declared_hash: ak.scheme().hash,
@@ -218,10 +219,65 @@ impl AkVerifier {
         })
     }
 
-    /// Attributes of the AK.
+    /// An AK known only by its RSA public key (for example a PEM file from
+    /// `tpm2_readpublic -f pem`). Its TPM attributes cannot be checked: only use this where the
+    /// key was already established as a restricted AK (by credential activation).
+    pub fn from_bare_rsa(modulus: &[u8], exponent: &[u8]) -> Result<Self, QuoteError> {
+        let n = strip_leading_zeros(modulus).to_vec();
+        let bits = n.len().saturating_mul(8);
+        if !(2048..=8192).contains(&bits) {
+            return Err(QuoteError::UnsupportedKey(format!(
+                "RSA modulus of {bits} bits (2048 to 8192 supported)"
+            )));
+        }
+        let e = strip_leading_zeros(exponent).to_vec();
+        Ok(Self {
+            attributes: None,
+            key: AkKey::Rsa {
+                n,
+                e,
+                bits,
+                cache: std::sync::Mutex::new(Vec::new()),
+            },
+            declared_scheme: ALG_NULL,
+            declared_hash: None,
+            describe: format!("RSA-{bits} (bare key, attributes unknown)"),
+        })
+    }
+
+    /// An AK known only by its ECC public point (uncompressed `04 || x || y`). See
+    /// [`AkVerifier::from_bare_rsa`] for the caveat.
+    pub fn from_bare_ecc(curve: EccCurve, point: &[u8]) -> Result<Self, QuoteError> {
+        let len = curve
+            .coordinate_len()
+            .ok_or_else(|| QuoteError::UnsupportedKey(format!("ECC {}", curve.name())))?;
+        if point.len() != len.saturating_mul(2).saturating_add(1) || point.first() != Some(&0x04) {
+            return Err(QuoteError::UnsupportedKey(
+                "ECC point is not uncompressed for its curve".into(),
+            ));
+        }
+        Ok(Self {
+            attributes: None,
+            key: AkKey::Ecc {
+                curve,
+                point: point.to_vec(),
+            },
+            declared_scheme: ALG_NULL,
+            declared_hash: None,
+            describe: format!("ECC {} (bare key, attributes unknown)", curve.name()),
+        })
+    }
+
+    /// Attributes of the AK, when it came with its TPM public area.
     #[must_use]
-    pub const fn attributes(&self) -> u32 {
+    pub const fn attributes(&self) -> Option<u32> {
         self.attributes
+    }
+
+    /// One-line description of the key.
+    #[must_use]
+    pub fn describe(&self) -> &str {
+        &self.describe
     }
 
     fn mismatch(&self, sig: &Signature<'_>) -> QuoteError {
