@@ -28,14 +28,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         if !wanted {
             continue;
         }
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
-            return Err(format!("root file name {name:?} must be ASCII letters, digits, '.', '_' or '-'").into());
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(format!(
+                "root file name {name:?} must be ASCII letters, digits, '.', '_' or '-'"
+            )
+            .into());
         }
         names.push(name.to_owned());
     }
     names.sort();
 
-    let mut out = String::from("/// Certificates embedded from `roots/` by build.rs: (file name, contents).\n");
+    let mut out = String::from(
+        "/// Certificates embedded from `roots/` by build.rs: (file name, contents).\n",
+    );
     out.push_str("pub(crate) static BUNDLED: &[(&str, &[u8])] = &[\n");
     for name in &names {
         writeln!(

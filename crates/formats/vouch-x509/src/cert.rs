@@ -43,7 +43,10 @@ impl CertTime {
             dt.minute(),
             dt.second()
         );
-        Self { unix: t.timestamp(), rfc3339 }
+        Self {
+            unix: t.timestamp(),
+            rfc3339,
+        }
     }
 }
 
@@ -86,14 +89,21 @@ impl Name {
                 norm_atvs.push((oid, normalize_value(&value)));
             }
             norm_atvs.sort();
+            // OpenSSL's RFC 2253 output reverses the attributes of a multi-valued RDN too.
+            text_atvs.reverse();
             text_rdns.push(text_atvs.join("+"));
             normalized.push(norm_atvs);
         }
         text_rdns.reverse();
-        Self { raw: name.as_raw().to_vec(), text: text_rdns.join(","), normalized }
+        Self {
+            raw: name.as_raw().to_vec(),
+            text: text_rdns.join(","),
+            normalized,
+        }
     }
 
-    /// RFC 4514 text (last RDN first, as OpenSSL's `-nameopt RFC2253` and python-cryptography print it).
+    /// RFC 4514 text, last RDN first, as OpenSSL's `-nameopt RFC2253` prints it (including its
+    /// reversed order inside a multi-valued RDN).
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.text
@@ -115,7 +125,9 @@ impl Name {
     /// never match.
     #[must_use]
     pub fn matches(&self, other: &Self) -> bool {
-        !self.is_empty() && !other.is_empty() && (self.raw == other.raw || self.normalized == other.normalized)
+        !self.is_empty()
+            && !other.is_empty()
+            && (self.raw == other.raw || self.normalized == other.normalized)
     }
 }
 
@@ -155,7 +167,10 @@ fn escape_rfc4514(value: &str) -> String {
     let count = value.chars().count();
     for (i, c) in value.chars().enumerate() {
         let edge_space = c == ' ' && (i == 0 || Some(i) == count.checked_sub(1));
-        if matches!(c, '\\' | '"' | '+' | ',' | ';' | '<' | '>') || edge_space || (i == 0 && c == '#') {
+        if matches!(c, '\\' | '"' | '+' | ',' | ';' | '<' | '>')
+            || edge_space
+            || (i == 0 && c == '#')
+        {
             out.push('\\');
             out.push(c);
         } else if c == '\0' {
@@ -168,7 +183,11 @@ fn escape_rfc4514(value: &str) -> String {
 }
 
 fn normalize_value(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    value
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// Elliptic curves of EK and CA keys.
@@ -272,7 +291,9 @@ impl EkPublicKey {
                     modulus: strip_leading_zeros(rsa.modulus).to_vec(),
                     exponent: strip_leading_zeros(rsa.exponent).to_vec(),
                 },
-                _ => Self::Other { algorithm: format!("{alg} (unparsable RSA key)") },
+                _ => Self::Other {
+                    algorithm: format!("{alg} (unparsable RSA key)"),
+                },
             },
             "1.2.840.10045.2.1" => {
                 let curve_oid = spki
@@ -283,16 +304,27 @@ impl EkPublicKey {
                     .map(|o| o.to_id_string())
                     .unwrap_or_default();
                 let Some(curve) = EcCurve::from_oid(&curve_oid) else {
-                    return Self::Other { algorithm: format!("ecPublicKey on curve {curve_oid}") };
+                    return Self::Other {
+                        algorithm: format!("ecPublicKey on curve {curve_oid}"),
+                    };
                 };
                 let point: &[u8] = &spki.subject_public_key.data;
                 let n = curve.coordinate_len();
                 match point.split_first() {
                     Some((0x04, xy)) if xy.len() == n.saturating_mul(2) => {
                         let (x, y) = xy.split_at(n);
-                        Self::Ec { curve, x: x.to_vec(), y: y.to_vec() }
+                        Self::Ec {
+                            curve,
+                            x: x.to_vec(),
+                            y: y.to_vec(),
+                        }
                     }
-                    _ => Self::Other { algorithm: format!("ecPublicKey {} with a non-uncompressed point", curve.name()) },
+                    _ => Self::Other {
+                        algorithm: format!(
+                            "ecPublicKey {} with a non-uncompressed point",
+                            curve.name()
+                        ),
+                    },
                 }
             }
             _ => Self::Other { algorithm: alg },
@@ -304,8 +336,14 @@ impl EkPublicKey {
     pub fn bits(&self) -> usize {
         match self {
             Self::Rsa { modulus, .. } => {
-                let lead = modulus.first().map_or(0, |b| 8_usize.saturating_sub(b.leading_zeros() as usize));
-                modulus.len().saturating_sub(1).saturating_mul(8).saturating_add(lead)
+                let lead = modulus
+                    .first()
+                    .map_or(0, |b| 8_usize.saturating_sub(b.leading_zeros() as usize));
+                modulus
+                    .len()
+                    .saturating_sub(1)
+                    .saturating_mul(8)
+                    .saturating_add(lead)
             }
             Self::Ec { curve, .. } => curve.bits(),
             Self::Other { .. } => 0,
@@ -404,7 +442,10 @@ impl EkCert {
     /// block). At most [`MAX_CERT_LEN`] bytes are accepted.
     pub fn parse(input: &[u8]) -> Result<Self, EkCertError> {
         if input.len() > MAX_CERT_LEN {
-            return Err(EkCertError::TooLarge { len: input.len(), limit: MAX_CERT_LEN });
+            return Err(EkCertError::TooLarge {
+                len: input.len(),
+                limit: MAX_CERT_LEN,
+            });
         }
         if looks_like_pem(input) {
             let der = pem_certificates(input)?
@@ -420,17 +461,28 @@ impl EkCert {
     /// Parse DER, optionally followed by NV padding.
     pub fn parse_der(input: &[u8]) -> Result<Self, EkCertError> {
         if input.len() > MAX_CERT_LEN {
-            return Err(EkCertError::TooLarge { len: input.len(), limit: MAX_CERT_LEN });
+            return Err(EkCertError::TooLarge {
+                len: input.len(),
+                limit: MAX_CERT_LEN,
+            });
         }
         let env = envelope::walk(input)?;
         let (der, trailing) = input.split_at_checked(env.der_len).unwrap_or((input, &[]));
         let is_padding = trailing.iter().all(|b| *b == 0xff) || trailing.iter().all(|b| *b == 0);
         if !is_padding {
-            return Err(EkCertError::TrailingData { offset: env.der_len, len: trailing.len() });
+            return Err(EkCertError::TrailingData {
+                offset: env.der_len,
+                len: trailing.len(),
+            });
         }
         let cert = match x509_parser::parse_x509_certificate(der) {
             Ok((_, cert)) => cert,
-            Err(e) => return Err(EkCertError::Parse { offset: env.tbs_offset, reason: e.to_string() }),
+            Err(e) => {
+                return Err(EkCertError::Parse {
+                    offset: env.tbs_offset,
+                    reason: e.to_string(),
+                });
+            }
         };
         Ok(Self::from_parsed(&cert, der, trailing.len()))
     }
@@ -453,10 +505,16 @@ impl EkCert {
                     }
                 }
                 ParsedExtension::ExtendedKeyUsage(eku) => {
-                    ek_eku |= eku.other.iter().any(|o| o.to_id_string() == OID_EKU_EK_CERTIFICATE);
+                    ek_eku |= eku
+                        .other
+                        .iter()
+                        .any(|o| o.to_id_string() == OID_EKU_EK_CERTIFICATE);
                 }
                 ParsedExtension::BasicConstraints(bc) => {
-                    basic_constraints.get_or_insert(BasicConstraints { ca: bc.ca, path_len: bc.path_len_constraint });
+                    basic_constraints.get_or_insert(BasicConstraints {
+                        ca: bc.ca,
+                        path_len: bc.path_len_constraint,
+                    });
                 }
                 ParsedExtension::KeyUsage(ku) => {
                     key_cert_sign.get_or_insert(ku.key_cert_sign());
@@ -522,16 +580,22 @@ impl EkCert {
         &self.issuer
     }
 
-    /// The serial number's content octets as encoded (non-minimal encodings kept as they are).
+    /// The serial number's content octets exactly as encoded (non-minimal encodings kept).
     #[must_use]
     pub fn serial(&self) -> &[u8] {
         &self.serial
     }
 
-    /// The serial number as lowercase hex of its content octets.
+    /// The serial number as lowercase hex of the integer (leading zero octets dropped, as
+    /// OpenSSL prints it; `00` for zero).
     #[must_use]
     pub fn serial_hex(&self) -> String {
-        vouch_wire::hex_lower(&self.serial)
+        let digits = strip_leading_zeros(&self.serial);
+        if digits.is_empty() {
+            "00".to_owned()
+        } else {
+            vouch_wire::hex_lower(digits)
+        }
     }
 
     /// notBefore.
@@ -549,7 +613,10 @@ impl EkCert {
     /// Whether the validity period covers `now` (Unix seconds).
     #[must_use]
     pub const fn validity_at(&self, now: i64) -> ValidityStatus {
-        ValidityStatus { expired: now > self.not_after.unix, not_yet_valid: now < self.not_before.unix }
+        ValidityStatus {
+            expired: now > self.not_after.unix,
+            not_yet_valid: now < self.not_before.unix,
+        }
     }
 
     /// The subject public key, for comparison with the TPM's EK public area.
@@ -621,7 +688,13 @@ impl EkCert {
 
     /// Verify this certificate's signature with `issuer`'s key, over the raw TBS bytes.
     pub(crate) fn verify_signed_by(&self, issuer: &Self) -> Result<(), crate::sig::SigFailure> {
-        crate::sig::verify(&self.signature_algorithm, &issuer.public_key, &issuer.spki_bits, &self.tbs, &self.signature)
+        crate::sig::verify(
+            &self.signature_algorithm,
+            &issuer.public_key,
+            &issuer.spki_bits,
+            &self.tbs,
+            &self.signature,
+        )
     }
 
     /// True when subject and issuer match and the signature verifies with the certificate's own key.
@@ -723,7 +796,9 @@ pub(crate) fn pem_certificates(input: &[u8]) -> Result<Vec<Vec<u8>>, EkCertError
     let mut out = Vec::new();
     for pem in x509_parser::pem::Pem::iter_from_buffer(input) {
         match pem {
-            Ok(p) if p.label == "CERTIFICATE" || p.label == "X509 CERTIFICATE" => out.push(p.contents),
+            Ok(p) if p.label == "CERTIFICATE" || p.label == "X509 CERTIFICATE" => {
+                out.push(p.contents)
+            }
             Ok(_) => {}
             Err(x509_parser::error::PEMError::MissingHeader) if !out.is_empty() => break,
             Err(e) => return Err(EkCertError::Pem(e.to_string())),

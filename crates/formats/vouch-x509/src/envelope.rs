@@ -26,7 +26,10 @@ fn tlv<'a>(r: &mut Reader<'a>) -> Result<(u8, Reader<'a>), vouch_wire::DecodeErr
     let tag = r.u8()?;
     if tag & 0x1f == 0x1f {
         return Err(Reader::error_at(
-            DecodeErrorKind::BadValue { what: "DER tag (multi-byte tags are not used here)", value: u64::from(tag) },
+            DecodeErrorKind::BadValue {
+                what: "DER tag (multi-byte tags are not used here)",
+                value: u64::from(tag),
+            },
             tag_offset,
         ));
     }
@@ -39,22 +42,41 @@ fn tlv<'a>(r: &mut Reader<'a>) -> Result<(u8, Reader<'a>), vouch_wire::DecodeErr
             return Err(r.error(DecodeErrorKind::Invalid("indefinite DER length")));
         }
         if n > 4 {
-            return Err(r.error(DecodeErrorKind::BadValue { what: "DER length-of-length", value: u64::from(n) }));
+            return Err(r.error(DecodeErrorKind::BadValue {
+                what: "DER length-of-length",
+                value: u64::from(n),
+            }));
         }
         let mut len: u32 = 0;
         for _ in 0..n {
             len = len.checked_shl(8).unwrap_or(u32::MAX) | u32::from(r.u8()?);
         }
-        usize::try_from(len).map_err(|_| r.error(DecodeErrorKind::TooLong { length: u64::from(len), limit: u64::from(u32::MAX) }))?
+        usize::try_from(len).map_err(|_| {
+            r.error(DecodeErrorKind::TooLong {
+                length: u64::from(len),
+                limit: u64::from(u32::MAX),
+            })
+        })?
     };
     Ok((tag, r.sub(len)?))
 }
 
-fn expect_tag(tag: u8, want: u8, what: &'static str, offset: usize) -> Result<(), vouch_wire::DecodeError> {
+fn expect_tag(
+    tag: u8,
+    want: u8,
+    what: &'static str,
+    offset: usize,
+) -> Result<(), vouch_wire::DecodeError> {
     if tag == want {
         Ok(())
     } else {
-        Err(Reader::error_at(DecodeErrorKind::BadValue { what, value: u64::from(tag) }, offset))
+        Err(Reader::error_at(
+            DecodeErrorKind::BadValue {
+                what,
+                value: u64::from(tag),
+            },
+            offset,
+        ))
     }
 }
 
@@ -76,7 +98,10 @@ pub(crate) fn walk(bytes: &[u8]) -> Result<Envelope, vouch_wire::DecodeError> {
     let (tag, _sig) = tlv(&mut cert)?;
     expect_tag(tag, TAG_BIT_STRING, "signatureValue tag", sig_offset)?;
     cert.finish()?;
-    Ok(Envelope { der_len, tbs_offset })
+    Ok(Envelope {
+        der_len,
+        tbs_offset,
+    })
 }
 
 #[cfg(test)]
@@ -93,14 +118,22 @@ mod tests {
     fn reports_truncation_offset() {
         // SEQUENCE claiming 10 bytes with 2 present.
         let err = walk(&[0x30, 0x0a, 0x30, 0x00]).unwrap_err();
-        assert!(matches!(err.kind, DecodeErrorKind::Truncated { needed: 10, available: 2 }));
+        assert!(matches!(
+            err.kind,
+            DecodeErrorKind::Truncated {
+                needed: 10,
+                available: 2
+            }
+        ));
         assert_eq!(err.offset, 2);
     }
 
     #[test]
     fn accepts_non_minimal_length_and_measures_der() {
         // 30 81 08 {30 00, 30 00, 03 02 00 00} + padding: long-form length where short form would do.
-        let bytes = [0x30, 0x81, 0x08, 0x30, 0x00, 0x30, 0x00, 0x03, 0x02, 0x00, 0x00, 0xff, 0xff];
+        let bytes = [
+            0x30, 0x81, 0x08, 0x30, 0x00, 0x30, 0x00, 0x03, 0x02, 0x00, 0x00, 0xff, 0xff,
+        ];
         let env = walk(&bytes).unwrap();
         assert_eq!(env.der_len, 11);
         assert_eq!(env.tbs_offset, 3);

@@ -51,8 +51,9 @@ mod store;
 mod vendor;
 
 pub use cert::{
-    BasicConstraints, CertSummary, CertTime, EcCurve, EkCert, EkPublicKey, Name, OID_EKU_EK_CERTIFICATE,
-    OID_TPM_MANUFACTURER, OID_TPM_MODEL, OID_TPM_VERSION, TpmInfo, ValidityStatus,
+    BasicConstraints, CertSummary, CertTime, EcCurve, EkCert, EkPublicKey, Name,
+    OID_EKU_EK_CERTIFICATE, OID_TPM_MANUFACTURER, OID_TPM_MODEL, OID_TPM_VERSION, TpmInfo,
+    ValidityStatus,
 };
 pub use error::EkCertError;
 pub use sig::{SigHash, SignatureAlgorithm};

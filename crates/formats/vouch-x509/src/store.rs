@@ -161,7 +161,11 @@ impl RootStore {
     }
 
     fn push(&mut self, cert: EkCert, anchor: bool, origin: Origin) -> Result<(), EkCertError> {
-        if let Some(existing) = self.entries.iter_mut().find(|e| e.cert.sha256() == cert.sha256()) {
+        if let Some(existing) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.cert.sha256() == cert.sha256())
+        {
             // The same certificate again: it may only gain trust, and keeps its first origin.
             existing.anchor |= anchor;
             return Ok(());
@@ -169,7 +173,11 @@ impl RootStore {
         if self.entries.len() >= MAX_ROOTS {
             return Err(EkCertError::TooManyRoots(MAX_ROOTS));
         }
-        self.entries.push(Entry { cert, anchor, origin });
+        self.entries.push(Entry {
+            cert,
+            anchor,
+            origin,
+        });
         Ok(())
     }
 
@@ -182,20 +190,37 @@ impl RootStore {
     /// `now` (Unix seconds) in each [`ChainLink`] and are not enforced. Critical extensions
     /// this crate does not understand are ignored (EK certificates routinely mark the SAN
     /// critical).
-    pub fn verify(&self, leaf: &EkCert, intermediates: &[EkCert], now: i64) -> Result<VerifiedChain, EkCertError> {
+    pub fn verify(
+        &self,
+        leaf: &EkCert,
+        intermediates: &[EkCert],
+        now: i64,
+    ) -> Result<VerifiedChain, EkCertError> {
         if intermediates.len() > MAX_ROOTS {
             return Err(EkCertError::TooManyRoots(MAX_ROOTS));
         }
-        let mut pool: Vec<(&EkCert, bool, Option<&Origin>)> =
-            self.entries.iter().map(|e| (&e.cert, e.anchor, Some(&e.origin))).collect();
+        let mut pool: Vec<(&EkCert, bool, Option<&Origin>)> = self
+            .entries
+            .iter()
+            .map(|e| (&e.cert, e.anchor, Some(&e.origin)))
+            .collect();
         pool.extend(intermediates.iter().map(|c| (c, false, None)));
 
         // The leaf is itself a trust anchor.
-        if let Some((_, _, origin)) = pool.iter().find(|(c, anchor, _)| *anchor && c.sha256() == leaf.sha256()) {
-            return Ok(VerifiedChain { links: vec![link(leaf, true, origin.cloned(), now)] });
+        if let Some((_, _, origin)) = pool
+            .iter()
+            .find(|(c, anchor, _)| *anchor && c.sha256() == leaf.sha256())
+        {
+            return Ok(VerifiedChain {
+                links: vec![link(leaf, true, origin.cloned(), now)],
+            });
         }
 
-        let mut search = Search { pool: &pool, budget: MAX_SIGNATURE_CHECKS, worst: None };
+        let mut search = Search {
+            pool: &pool,
+            budget: MAX_SIGNATURE_CHECKS,
+            worst: None,
+        };
         let mut path = vec![0_usize; 0];
         match search.extend(leaf, &mut path) {
             Some(()) => {
@@ -211,7 +236,10 @@ impl RootStore {
             None => Err(search
                 .worst
                 .map(|(_, e)| e)
-                .unwrap_or_else(|| EkCertError::NoIssuer { depth: 0, issuer: leaf.issuer().as_str().to_owned() })),
+                .unwrap_or_else(|| EkCertError::NoIssuer {
+                    depth: 0,
+                    issuer: leaf.issuer().as_str().to_owned(),
+                })),
         }
     }
 }
@@ -260,40 +288,78 @@ impl Search<'_, '_> {
                 continue;
             }
             // No certificate twice on a path (cross-certification loops), and not the leaf itself.
-            let on_path = path.iter().any(|i| self.pool.get(*i).is_some_and(|(c, _, _)| c.sha256() == cand.sha256()));
+            let on_path = path.iter().any(|i| {
+                self.pool
+                    .get(*i)
+                    .is_some_and(|(c, _, _)| c.sha256() == cand.sha256())
+            });
             if on_path || cand.sha256() == cur.sha256() {
                 continue;
             }
             name_matched = true;
             if self.budget == 0 {
-                self.record(usize::MAX, EkCertError::SearchBudgetExhausted(MAX_SIGNATURE_CHECKS));
+                self.record(
+                    usize::MAX,
+                    EkCertError::SearchBudgetExhausted(MAX_SIGNATURE_CHECKS),
+                );
                 return None;
             }
             self.budget = self.budget.saturating_sub(1);
             match cur.verify_signed_by(cand) {
                 Ok(()) => {}
                 Err(SigFailure::Invalid) => {
-                    self.record(depth, EkCertError::BadSignature { depth, issuer: issuer_name() });
+                    self.record(
+                        depth,
+                        EkCertError::BadSignature {
+                            depth,
+                            issuer: issuer_name(),
+                        },
+                    );
                     continue;
                 }
                 Err(SigFailure::Unsupported(algorithm)) => {
-                    self.record(depth, EkCertError::UnsupportedSignatureAlgorithm { depth, algorithm });
+                    self.record(
+                        depth,
+                        EkCertError::UnsupportedSignatureAlgorithm { depth, algorithm },
+                    );
                     continue;
                 }
             }
             let subject = || cand.subject().as_str().to_owned();
             if !cand.is_ca() {
-                self.record(issuer_depth, EkCertError::IssuerNotCa { depth: issuer_depth, subject: subject() });
+                self.record(
+                    issuer_depth,
+                    EkCertError::IssuerNotCa {
+                        depth: issuer_depth,
+                        subject: subject(),
+                    },
+                );
                 continue;
             }
             if cand.key_cert_sign() == Some(false) {
-                self.record(issuer_depth, EkCertError::IssuerKeyUsage { depth: issuer_depth, subject: subject() });
+                self.record(
+                    issuer_depth,
+                    EkCertError::IssuerKeyUsage {
+                        depth: issuer_depth,
+                        subject: subject(),
+                    },
+                );
                 continue;
             }
             // CAs between this issuer and the leaf: path positions 1..=depth.
             let below = u32::try_from(depth).unwrap_or(u32::MAX);
-            if cand.basic_constraints().and_then(|bc| bc.path_len).is_some_and(|limit| below > limit) {
-                self.record(issuer_depth, EkCertError::PathLenExceeded { depth: issuer_depth, subject: subject() });
+            if cand
+                .basic_constraints()
+                .and_then(|bc| bc.path_len)
+                .is_some_and(|limit| below > limit)
+            {
+                self.record(
+                    issuer_depth,
+                    EkCertError::PathLenExceeded {
+                        depth: issuer_depth,
+                        subject: subject(),
+                    },
+                );
                 continue;
             }
             path.push(idx);
@@ -303,21 +369,33 @@ impl Search<'_, '_> {
             path.pop();
         }
         if !name_matched {
-            self.record(depth, EkCertError::NoIssuer { depth, issuer: issuer_name() });
+            self.record(
+                depth,
+                EkCertError::NoIssuer {
+                    depth,
+                    issuer: issuer_name(),
+                },
+            );
         }
         None
     }
 }
 
 fn in_file(path: &str, err: EkCertError) -> EkCertError {
-    EkCertError::InFile { path: path.to_owned(), source: Box::new(err) }
+    EkCertError::InFile {
+        path: path.to_owned(),
+        source: Box::new(err),
+    }
 }
 
 /// Every certificate in a root file: one DER certificate (NV padding allowed) or any number of
 /// PEM CERTIFICATE blocks.
 pub fn parse_file(bytes: &[u8]) -> Result<Vec<EkCert>, EkCertError> {
     if bytes.len() > MAX_ROOT_FILE_LEN {
-        return Err(EkCertError::TooLarge { len: bytes.len(), limit: MAX_ROOT_FILE_LEN });
+        return Err(EkCertError::TooLarge {
+            len: bytes.len(),
+            limit: MAX_ROOT_FILE_LEN,
+        });
     }
     if looks_like_pem(bytes) {
         let ders = pem_certificates(bytes)?;
@@ -338,14 +416,16 @@ pub fn parse_file(bytes: &[u8]) -> Result<Vec<EkCert>, EkCertError> {
 /// A file that cannot be read or parsed fails the whole load, naming the file: a trust
 /// configuration is all or nothing. Returns (path, certificate) pairs.
 pub fn load_certs_from_dir(dir: &Path) -> Result<Vec<(String, EkCert)>, EkCertError> {
-    let io = |path: &Path, e: std::io::Error| EkCertError::Io { path: path.display().to_string(), reason: e.to_string() };
+    let io = |path: &Path, e: std::io::Error| EkCertError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let path = entry.map_err(|e| io(dir, e))?.path();
-        let wanted = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| ["der", "cer", "crt", "pem"].contains(&e.to_ascii_lowercase().as_str()));
+        let wanted = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            ["der", "cer", "crt", "pem"].contains(&e.to_ascii_lowercase().as_str())
+        });
         if wanted && path.is_file() {
             files.push(path);
         }
@@ -360,7 +440,13 @@ pub fn load_certs_from_dir(dir: &Path) -> Result<Vec<(String, EkCert)>, EkCertEr
         let len = std::fs::metadata(&path).map_err(|e| io(&path, e))?.len();
         if len > MAX_ROOT_FILE_LEN as u64 {
             let len = usize::try_from(len).unwrap_or(usize::MAX);
-            return Err(in_file(&shown, EkCertError::TooLarge { len, limit: MAX_ROOT_FILE_LEN }));
+            return Err(in_file(
+                &shown,
+                EkCertError::TooLarge {
+                    len,
+                    limit: MAX_ROOT_FILE_LEN,
+                },
+            ));
         }
         let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
         for cert in parse_file(&bytes).map_err(|e| in_file(&shown, e))? {

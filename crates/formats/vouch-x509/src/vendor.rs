@@ -52,13 +52,28 @@ impl TpmManufacturer {
     /// Decode `id:XXXXXXXX` (the `id:` prefix is optional, hex case-insensitive).
     #[must_use]
     pub fn decode(raw: &str) -> Self {
-        let hex = raw.strip_prefix("id:").or_else(|| raw.strip_prefix("ID:")).unwrap_or(raw);
+        let hex = raw
+            .strip_prefix("id:")
+            .or_else(|| raw.strip_prefix("ID:"))
+            .unwrap_or(raw);
         let code = decode_hex4(hex).and_then(|bytes| {
-            let printable = bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ' || *b == 0);
-            printable.then(|| bytes.iter().filter(|b| **b != 0).map(|b| char::from(*b)).collect::<String>())
+            let printable = bytes
+                .iter()
+                .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == 0);
+            printable.then(|| {
+                bytes
+                    .iter()
+                    .filter(|b| **b != 0)
+                    .map(|b| char::from(*b))
+                    .collect::<String>()
+            })
         });
         let name = code.as_deref().and_then(vendor_name);
-        Self { raw: raw.to_owned(), code, name }
+        Self {
+            raw: raw.to_owned(),
+            code,
+            name,
+        }
     }
 }
 
@@ -67,7 +82,10 @@ impl TpmManufacturer {
 #[must_use]
 pub fn vendor_name(code: &str) -> Option<&'static str> {
     let trimmed = code.trim_end_matches([' ', '\0']);
-    VENDORS.iter().find(|(id, _)| *id == trimmed).map(|(_, name)| *name)
+    VENDORS
+        .iter()
+        .find(|(id, _)| *id == trimmed)
+        .map(|(_, name)| *name)
 }
 
 fn decode_hex4(hex: &str) -> Option<[u8; 4]> {
@@ -97,7 +115,10 @@ mod tests {
     #[test]
     fn decodes_nul_padded_and_lowercase_ids() {
         assert_eq!(TpmManufacturer::decode("id:414d4400").name, Some("AMD"));
-        assert_eq!(TpmManufacturer::decode("id:49465800").name, Some("Infineon"));
+        assert_eq!(
+            TpmManufacturer::decode("id:49465800").name,
+            Some("Infineon")
+        );
         assert_eq!(TpmManufacturer::decode("id:474F4F47").name, Some("Google"));
     }
 
