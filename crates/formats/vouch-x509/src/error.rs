@@ -94,6 +94,15 @@ pub enum EkCertError {
     /// Path building gave up after [`crate::MAX_SIGNATURE_CHECKS`] signature checks.
     #[error("path search exhausted its budget of {0} signature checks")]
     SearchBudgetExhausted(usize),
+    /// A certificate offered as a trust anchor is not a CA (no basicConstraints cA): an EK
+    /// certificate dropped into a roots directory would otherwise vouch for itself.
+    #[error("certificate \"{subject}\" (sha256 {sha256}) is not a CA and cannot be a trust anchor")]
+    AnchorNotCa {
+        /// Its subject (RFC 4514).
+        subject: String,
+        /// Its SHA-256 fingerprint, hex.
+        sha256: String,
+    },
     /// A root file or directory could not be read.
     #[error("cannot read {path}: {reason}")]
     Io {

@@ -40,7 +40,8 @@ struct Entry {
 ///   the signature verifies with their own key) are trust anchors; the others are intermediates,
 ///   used to build paths but never trusted on their own;
 /// * [`RootStore::add_anchor`] and [`RootStore::add_dir`] add operator-chosen trust anchors,
-///   self-signed or not: the operator vouches for them;
+///   self-signed or not (the operator vouches for them), but only CA certificates: an EK
+///   certificate put among the roots by mistake must not vouch for itself;
 /// * [`RootStore::add_intermediate`] adds a certificate for path building only.
 #[derive(Debug, Clone, Default)]
 pub struct RootStore {
@@ -139,8 +140,9 @@ impl RootStore {
         self.entries.iter().map(|e| &e.cert)
     }
 
-    /// Add a trust anchor chosen by the operator.
+    /// Add a trust anchor chosen by the operator. It must be a CA certificate.
     pub fn add_anchor(&mut self, cert: EkCert) -> Result<(), EkCertError> {
+        require_ca(&cert)?;
         self.push(cert, true, Origin::Supplied)
     }
 
@@ -150,9 +152,12 @@ impl RootStore {
     }
 
     /// Add every certificate found in `dir` (see [`load_certs_from_dir`]) as a trust anchor.
-    /// Returns how many were added.
+    /// Every one must be a CA certificate, or nothing is added. Returns how many were added.
     pub fn add_dir(&mut self, dir: &Path) -> Result<usize, EkCertError> {
         let loaded = load_certs_from_dir(dir)?;
+        for (path, cert) in &loaded {
+            require_ca(cert).map_err(|e| in_file(path, e))?;
+        }
         let n = loaded.len();
         for (path, cert) in loaded {
             self.push(cert, true, Origin::File(path))?;
@@ -378,6 +383,17 @@ impl Search<'_, '_> {
             );
         }
         None
+    }
+}
+
+fn require_ca(cert: &EkCert) -> Result<(), EkCertError> {
+    if cert.is_ca() {
+        Ok(())
+    } else {
+        Err(EkCertError::AnchorNotCa {
+            subject: cert.subject().as_str().to_owned(),
+            sha256: cert.sha256_hex(),
+        })
     }
 }
 
