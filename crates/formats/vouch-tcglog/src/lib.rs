@@ -44,7 +44,7 @@ pub use log::{
 };
 pub use quote::{Disagreement, LogQuoteMismatch, PcrMismatch, compare_with_quote};
 pub use replay::{Replay, replay};
-pub use state::MachineState;
+pub use state::{BootStage, BootStageKind, KeyDatabase, MachineState, SecureBoot};
 pub use vouch_wire::{DecodeError, DecodeErrorKind};
 
 /// Everything that can go wrong in this crate.
