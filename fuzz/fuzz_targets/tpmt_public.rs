@@ -1,5 +1,16 @@
 #![no_main]
+//! TPMT_PUBLIC / TPM2B_PUBLIC decoding, name computation, and the AK and EK preparations that
+//! follow decoding in the verifier.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data;
+use libfuzzer_sys::fuzz_target;
+use vouch_tpm2::credential::EkPublic;
+use vouch_tpm2::{AkVerifier, PublicArea};
+
+fuzz_target!(|data: &[u8]| {
+    for area in [PublicArea::decode_tpmt(data), PublicArea::decode_tpm2b(data)].into_iter().flatten() {
+        let _ = area.name();
+        let _ = area.describe();
+        let _ = AkVerifier::new(&area);
+        let _ = EkPublic::from_public_area(&area);
+    }
 });
