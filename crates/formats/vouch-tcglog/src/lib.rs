@@ -50,8 +50,9 @@ pub use vouch_wire::{DecodeError, DecodeErrorKind};
 /// Everything that can go wrong in this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TcgLogError {
-    /// The bytes are not a well-formed TCG event log.
-    #[error("not a valid TCG event log: {0}")]
+    /// The bytes are not a well-formed TCG event log; the source says what and at which
+    /// byte offset.
+    #[error("not a valid TCG event log")]
     Malformed(#[from] DecodeError),
     /// The log does not explain the quoted PCR values.
     #[error(transparent)]

@@ -76,7 +76,8 @@ fn every_log_replays_to_its_expected_pcrs_or_fails_cleanly() {
             "error" => {
                 let err = result.expect_err(&name);
                 assert!(matches!(err, TcgLogError::Malformed(_)), "{name}: {err}");
-                assert!(err.to_string().contains("offset"), "{name}: {err}");
+                let source = std::error::Error::source(&err).unwrap().to_string();
+                assert!(source.contains("offset"), "{name}: {source}");
                 rejected += 1;
             }
             other => panic!("{name}: unknown parse expectation {other}"),
