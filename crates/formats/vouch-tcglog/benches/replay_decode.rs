@@ -8,7 +8,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vouch_tcglog::{EventData, EventLog, Replay};
 
 fn log_bytes() -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../testdata/eventlogs/qemu-ubuntu2004-1.bin");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../testdata/eventlogs/qemu-ubuntu2004-1.bin"
+    );
     std::fs::read(path).expect("testdata log")
 }
 
@@ -35,10 +38,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("decode", |b| {
         b.iter(|| {
             let log = EventLog::parse(black_box(&bytes)).unwrap();
-            log.events().map(|e| black_box(EventData::decode(&e.unwrap()))).count()
+            log.events()
+                .map(|e| black_box(EventData::decode(&e.unwrap())))
+                .count()
         })
     });
-    g.bench_function("replay+decode", |b| b.iter(|| replay_and_decode(black_box(&bytes))));
+    g.bench_function("replay+decode", |b| {
+        b.iter(|| replay_and_decode(black_box(&bytes)))
+    });
     g.finish();
 }
 
