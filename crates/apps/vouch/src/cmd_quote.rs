@@ -43,10 +43,18 @@ struct VerifyArgs {
     /// The nonce the quote must carry, in hex (the `-q` given to `tpm2_quote`).
     #[arg(long)]
     nonce: String,
+    /// A TCG event log that must explain the quoted boot PCRs (0-9 and 14, plus any other
+    /// quoted PCR the log extends): exit non-zero, naming each PCR that disagrees, if it does not.
+    #[arg(long)]
+    eventlog: Option<PathBuf>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
+
+/// PCRs the pre-OS and boot-loader measurements own (TCG PC Client PFP §3.3.4): a UEFI event
+/// log speaks for them even where it logs nothing (they must then hold their reset value).
+const BOOT_LOG_PCRS: [u32; 11] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
 
 /// Run `vouch quote ...`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -104,6 +112,10 @@ fn check(a: &VerifyArgs) -> anyhow::Result<serde_json::Value> {
     let pcrs = parse_pcrs_file(&pcr_bytes, selection.as_ref())
         .with_context(|| format!("cannot read PCR values from {}", a.pcrs.display()))?;
     let q = verify_quote(&verifier, &msg, &sig, &nonce, &pcrs)?;
+    let event_log = match &a.eventlog {
+        None => None,
+        Some(path) => Some(check_log(path, &q.pcrs)?),
+    };
     let mut banks = serde_json::Map::new();
     for (bank, index, value) in q.pcrs.iter() {
         let entry = banks.entry(bank.name()).or_insert_with(|| json!({}));
@@ -125,5 +137,25 @@ fn check(a: &VerifyArgs) -> anyhow::Result<serde_json::Value> {
         "firmware_version": format!("{:#018x}", q.firmware_version),
         "pcr_count": q.selection.count(),
         "pcrs": banks,
+        "event_log": event_log,
     }))
+}
+
+/// Replay the log and require it to explain the quoted boot PCRs.
+fn check_log(path: &PathBuf, quoted: &vouch_tpm2::PcrValues) -> anyhow::Result<serde_json::Value> {
+    let bytes = read(path)?;
+    let log = vouch_tcglog::EventLog::parse(&bytes)
+        .with_context(|| format!("cannot read event log {}", path.display()))?;
+    let replay = vouch_tcglog::replay(&log)
+        .with_context(|| format!("cannot replay event log {}", path.display()))?;
+    let mut covered = vouch_tpm2::PcrValues::new();
+    for (bank, index, value) in quoted.iter() {
+        if BOOT_LOG_PCRS.contains(&index) || replay.pcrs().get(bank, index).is_some() {
+            covered.insert(index, *value);
+        }
+    }
+    vouch_tcglog::compare_with_quote(&log, &replay, &covered)?;
+    let mut checked: Vec<String> = covered.iter().map(|(b, i, _)| format!("{b}:{i}")).collect();
+    checked.dedup();
+    Ok(json!({"matches": true, "event_count": replay.event_count(), "pcrs_checked": checked}))
 }
