@@ -8,7 +8,7 @@
 //! * [`EventLog`] frames legacy SHA-1 logs (`TCG_PCClientPCREvent`) and crypto-agile logs
 //!   (Spec ID `Spec ID Event03`, then `TCG_PCR_EVENT2`), lazily and without allocation:
 //!   [`EventLog::events`] yields `Result<Event<'a>, DecodeError>`.
-//! * [`Replay`] recomputes the PCRs the log claims (see [`replay`] for the rules).
+//! * [`Replay`] recomputes the PCRs the log claims (see [`mod@replay`] for the rules).
 //! * [`EventData`] decodes an event's payload on demand; a payload that does not decode is
 //!   kept as raw bytes with the reason, never dropped and never a log-level error.
 //! * [`MachineState`] summarises what booted: Secure Boot, its key databases, the boot chain,

@@ -407,7 +407,7 @@ pub struct EventLog<'a> {
 
 impl<'a> EventLog<'a> {
     /// Read the first event and decide the format. Later events are read lazily by
-    /// [`EventLog::events`]; use [`crate::replay`] to check the whole log.
+    /// [`EventLog::events`]; use [`crate::Replay`] to check the whole log.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, TcgLogError> {
         if bytes.is_empty() {
             return Err(DecodeError::new(

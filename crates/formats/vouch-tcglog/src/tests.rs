@@ -438,3 +438,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn iterator_stops_after_the_first_error() {
+    let mut log = two_bank_log(&[enc::measured(4, 1, &[HashAlg::Sha1], b"a")]);
+    log.extend_from_slice(&[7, 0, 0, 0, 1]);
+    let parsed = EventLog::parse(&log).unwrap();
+    let mut it = parsed.events();
+    assert!(it.next().unwrap().is_ok());
+    assert!(it.next().unwrap().is_ok());
+    assert!(it.next().unwrap().is_err());
+    assert!(it.next().is_none());
+}
+
+#[test]
+fn rejects_event_without_digests() {
+    let log = two_bank_log(&[enc::agile_event(4, 1, &[], b"")]);
+    assert!(parse_and_replay(&log).is_err());
+}
+
+#[test]
+fn garbage_after_padding_is_an_error() {
+    let mut log = two_bank_log(&[enc::measured(4, 1, &[HashAlg::Sha1], b"a")]);
+    log.extend(std::iter::repeat_n(0xFFu8, 64));
+    log.push(0x01);
+    assert!(parse_and_replay(&log).is_err());
+}
