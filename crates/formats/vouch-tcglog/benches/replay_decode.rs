@@ -1,6 +1,11 @@
 //! Replay plus typed decoding of every event of a real 101-event log (QEMU/OVMF, Ubuntu 20.04,
 //! SHA-1 + SHA-256). Target: at least 20,000 per second on one core (50 µs each).
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::arithmetic_side_effects,
+    reason = "benchmark setup"
+)]
 
 use std::hint::black_box;
 
