@@ -1,6 +1,16 @@
 //! `vouch quote verify` on the real GCE vTPM quotes of testdata/quotes, written out as the
 //! files tpm2-tools would produce, with and without the matching event log.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    reason = "test code: a failed step is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

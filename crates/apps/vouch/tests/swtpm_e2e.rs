@@ -2,6 +2,16 @@
 //! with `vouch quote verify`; blobs from `vouch credential make` are accepted by
 //! `tpm2_activatecredential`; swtpm's EK certificate chains to its local CA.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    reason = "test code: a failed step is a failed test"
+)]
+
 mod support;
 
 use support::swtpm::{Swtpm, assert_ok};
