@@ -1,0 +1,217 @@
+//! A typed client for the Vouch API, over HTTPS with rustls (aws-lc-rs).
+//!
+//! The agent trusts only the verifier CA it was given (never the system roots) and, once
+//! enrolled, presents its client certificate. The CLI authenticates with the admin token.
+
+use std::time::Duration;
+
+use reqwest::{Certificate, Identity, Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{
+    ActivateRequest, ActivateResponse, ApiErrorBody, ChallengeResponse, EkOverrideRequest,
+    EnrolRequest, EnrolResponse, EvidenceRequest, EvidenceResponse, HostDetail, HostSummary,
+};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The verifier answered with an error status.
+    #[error("verifier refused ({status}): {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The verifier's message.
+        message: String,
+    },
+    /// The request could not be made or the answer not read.
+    #[error("cannot reach the verifier: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// The CA certificate or client identity is not usable PEM.
+    #[error("bad TLS material: {0}")]
+    Tls(String),
+}
+
+impl ClientError {
+    /// The HTTP status, when the verifier answered.
+    #[must_use]
+    pub const fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+fn builder(ca_pem: &[u8], identity_pem: Option<&[u8]>) -> Result<reqwest::Client, ClientError> {
+    let ca = Certificate::from_pem(ca_pem).map_err(|e| ClientError::Tls(format!("CA: {e}")))?;
+    let mut b = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")));
+    if let Some(id) = identity_pem {
+        let identity =
+            Identity::from_pem(id).map_err(|e| ClientError::Tls(format!("client identity: {e}")))?;
+        b = b.identity(identity);
+    }
+    b.build().map_err(ClientError::Transport)
+}
+
+async fn call<B: Serialize + ?Sized, R: DeserializeOwned>(
+    http: &reqwest::Client,
+    method: Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<&B>,
+) -> Result<R, ClientError> {
+    let mut req = http.request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp.json::<R>().await?);
+    }
+    let text = resp.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<ApiErrorBody>(&text).map_or_else(
+        |_| if text.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { text },
+        |b| b.error,
+    );
+    Err(ClientError::Api { status: status.as_u16(), message })
+}
+
+fn trim(url: &str) -> String {
+    url.trim_end_matches('/').to_owned()
+}
+
+/// Operator access with the admin token.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl AdminClient {
+    /// A client for `base_url` (e.g. `https://127.0.0.1:8443`) trusting only `ca_pem`.
+    pub fn new(base_url: &str, ca_pem: &[u8], token: &str) -> Result<Self, ClientError> {
+        Ok(Self { http: builder(ca_pem, None)?, base: trim(base_url), token: token.trim().to_owned() })
+    }
+
+    async fn admin<R: DeserializeOwned>(&self, method: Method, path: &str) -> Result<R, ClientError> {
+        call::<(), R>(&self.http, method, format!("{}{path}", self.base), Some(&self.token), None).await
+    }
+
+    /// Every host.
+    pub async fn hosts(&self) -> Result<Vec<HostSummary>, ClientError> {
+        self.admin(Method::GET, "/api/v1/hosts").await
+    }
+
+    /// One host, with history.
+    pub async fn host(&self, name: &str) -> Result<HostDetail, ClientError> {
+        self.admin(Method::GET, &format!("/api/v1/hosts/{}", encode(name))).await
+    }
+
+    /// Approve a host that awaits approval.
+    pub async fn approve(&self, name: &str) -> Result<HostSummary, ClientError> {
+        self.admin(Method::POST, &format!("/api/v1/hosts/{}/approve", encode(name))).await
+    }
+
+    /// Make a host due for attestation now.
+    pub async fn attest(&self, name: &str) -> Result<HostSummary, ClientError> {
+        self.admin(Method::POST, &format!("/api/v1/hosts/{}/attest", encode(name))).await
+    }
+
+    /// Remove a host.
+    pub async fn remove(&self, name: &str) -> Result<HostSummary, ClientError> {
+        self.admin(Method::DELETE, &format!("/api/v1/hosts/{}", encode(name))).await
+    }
+
+    /// Allow a host to enrol without an EK certificate chain (audited).
+    pub async fn ek_override(&self, name: &str, reason: &str) -> Result<HostSummary, ClientError> {
+        let body = EkOverrideRequest { reason: reason.to_owned() };
+        call(
+            &self.http,
+            Method::POST,
+            format!("{}/api/v1/hosts/{}/ek-override", self.base, encode(name)),
+            Some(&self.token),
+            Some(&body),
+        )
+        .await
+    }
+}
+
+/// Percent-encode a path segment (host names are usually plain, but never trust that).
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The agent's side of the API.
+#[derive(Debug, Clone)]
+pub struct AgentClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl AgentClient {
+    /// Before enrolment: server-authenticated TLS only.
+    pub fn anonymous(base_url: &str, ca_pem: &[u8]) -> Result<Self, ClientError> {
+        Ok(Self { http: builder(ca_pem, None)?, base: trim(base_url) })
+    }
+
+    /// After enrolment: mutual TLS with the host certificate and key (PEM, concatenated).
+    pub fn with_identity(base_url: &str, ca_pem: &[u8], cert_and_key_pem: &[u8]) -> Result<Self, ClientError> {
+        Ok(Self { http: builder(ca_pem, Some(cert_and_key_pem))?, base: trim(base_url) })
+    }
+
+    async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, ClientError> {
+        call(&self.http, Method::POST, format!("{}{path}", self.base), None, Some(body)).await
+    }
+
+    /// Enrolment step 1.
+    pub async fn enrol(&self, req: &EnrolRequest) -> Result<EnrolResponse, ClientError> {
+        self.post("/api/v1/agent/enrol", req).await
+    }
+
+    /// Enrolment step 2.
+    pub async fn activate(&self, req: &ActivateRequest) -> Result<ActivateResponse, ClientError> {
+        self.post("/api/v1/agent/activate", req).await
+    }
+
+    /// Ask whether to attest now (the verifier may hold the request until the host is due).
+    pub async fn challenge(&self) -> Result<ChallengeResponse, ClientError> {
+        call::<(), _>(&self.http, Method::GET, format!("{}/api/v1/agent/challenge", self.base), None, None)
+            .await
+    }
+
+    /// Send evidence.
+    pub async fn evidence(&self, req: &EvidenceRequest) -> Result<EvidenceResponse, ClientError> {
+        self.post("/api/v1/agent/evidence", req).await
+    }
+
+    /// This host's status.
+    pub async fn status(&self) -> Result<HostSummary, ClientError> {
+        call::<(), _>(&self.http, Method::GET, format!("{}/api/v1/agent/status", self.base), None, None)
+            .await
+    }
+}
+
+/// True for statuses after which retrying the same request cannot help.
+#[must_use]
+pub fn is_permanent(status: StatusCode) -> bool {
+    status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::REQUEST_TIMEOUT
+}
