@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install what Vouch's build, demo and tests need on a fresh Debian 12 machine (idempotent).
-# Debian packages: the TPM stack (libtss2 for the agent, swtpm and tpm2-tools for tests).
+# Debian packages: the TPM stack (libtss2 for the agent, swtpm and tpm2-tools for tests);
+# postgresql for the store and verifier tests (they run their own server on loopback).
 # Cargo tools: cargo-fuzz for the fuzz runs.
 set -euo pipefail
 
-APT_PACKAGES=(pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools openssl)
+APT_PACKAGES=(pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools openssl postgresql)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

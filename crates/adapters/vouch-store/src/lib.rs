@@ -1,0 +1,965 @@
+//! Vouch's durable state on SQLite (default, one file in the data directory, WAL) or
+//! PostgreSQL (by URL, shared by several verifier replicas).
+//!
+//! # Shape
+//!
+//! One concrete [`Store`] that dispatches on an enum of two sqlx pools rather than a trait
+//! with two implementations: the SQL is written once, in the portable subset both engines
+//! speak (`$N` parameters, `RETURNING`, `ON CONFLICT`, `LIMIT`), and the [`with_pool!`] macro
+//! instantiates each statement for both pool types. Only the migrations differ per backend
+//! (`migrations/sqlite`, `migrations/postgres`; embedded with `sqlx::migrate!` and run at
+//! open). Queries are runtime `query`/`query_as` (no compile-time database needed). A trait
+//! would add an object-safety and async-trait layer for no second caller.
+//!
+//! # Trust assumptions and what fails closed
+//!
+//! * The database is trusted storage: whoever can write it can make any host trusted. Secrets
+//!   are never stored in clear: enrolment credentials and admin tokens are kept as SHA-256
+//!   hashes ([`sha256`]); the caller hashes, so the clear value never reaches this crate.
+//! * Nonces are single use by construction: a nonce is a primary key (issuing the same one
+//!   twice fails with [`StoreError::Duplicate`]) and [`Store::consume_nonce`] is one atomic
+//!   `DELETE ... RETURNING`, so of two concurrent consumers at most one sees
+//!   [`NonceCheck::Valid`]; an expired nonce is deleted and refused.
+//! * Enrolments are single use the same way ([`Store::take_enrolment`]).
+//! * Host updates are optimistic: [`Store::update_host`] and [`Store::apply_attestation`]
+//!   write only if the row still has the version that was read, else
+//!   [`StoreError::Conflict`]; two replicas can never interleave a read-modify-write.
+//! * Scheduling across replicas: [`Store::claim_due`] is a single `UPDATE` guarded by
+//!   `next_due <= now` that moves `next_due` to the end of a lease, so exactly one replica
+//!   (and one challenge) wins a due host.
+//! * A host that was trusted when a verifier starts is demoted ([`Store::demote_trusted`]):
+//!   nothing read back from storage is reported as trusted before fresh evidence.
+//! * History is bounded: [`Store::apply_attestation`] prunes a host's history to the newest
+//!   [`StoreOptions::history_limit`] records in the same transaction.
+
+mod model;
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+use sha2::Digest as _;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+pub use model::{
+    Attestation, AuditEntry, Baseline, BaselineSource, Counters, EkOverride, Enrolment, Host,
+    HostStatus, Labels, NonceCheck, Pcrs,
+};
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// File name of the SQLite database inside the data directory.
+pub const SQLITE_FILE: &str = "vouch.db";
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed at open.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The record was changed by someone else since it was read; read it again.
+    #[error("the record was changed concurrently")]
+    Conflict,
+    /// A unique value already exists.
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    /// A stored value does not decode (a row written by something other than this crate).
+    #[error("corrupt stored record: {0}")]
+    Corrupt(String),
+    /// The database URL is neither `sqlite:` nor `postgres://`.
+    #[error("unsupported database URL (expected sqlite:PATH or postgres://...)")]
+    UnsupportedUrl,
+}
+
+/// Result alias.
+pub type Result<T, E = StoreError> = core::result::Result<T, E>;
+
+/// Tunables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Attestation records kept per host (older ones are pruned on insert). At least 1.
+    pub history_limit: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { history_limit: 100 }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The store: cheap to clone (pools are shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    history_limit: i64,
+}
+
+/// Run `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// SHA-256, the only form in which secrets reach the store.
+#[must_use]
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    sha2::Sha256::digest(data).into()
+}
+
+/// Timestamps are stored with microsecond precision (PostgreSQL's), on both backends alike.
+fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// The host columns, in [`bind_host!`] order (a macro so statements stay `&'static str`).
+macro_rules! host_columns {
+    () => {
+        "id, name, status, reasons, labels, ek_public, ek_cert, ek_override_by, \
+    ak_public, ak_name, tpm_manufacturer, tpm_model, client_cert_sha256, approved_at, approved_by, \
+    baseline, baseline_event_log, last_pcrs, last_machine_state, reset_count, restart_count, clock, \
+    event_log, event_log_sha256, needs_event_log, interval_secs, next_due, stale_after, last_seen, \
+    last_good, created_at, updated_at, version"
+    };
+}
+
+/// Bind every host column in [`host_columns!`] order, starting at `$1` = id.
+macro_rules! bind_host {
+    ($q:expr, $r:expr) => {
+        $q.bind($r.id)
+            .bind(&$r.name)
+            .bind(&$r.status)
+            .bind(&$r.reasons)
+            .bind(&$r.labels)
+            .bind(&$r.ek_public)
+            .bind(&$r.ek_cert)
+            .bind(&$r.ek_override_by)
+            .bind(&$r.ak_public)
+            .bind(&$r.ak_name)
+            .bind(&$r.tpm_manufacturer)
+            .bind(&$r.tpm_model)
+            .bind(&$r.client_cert_sha256)
+            .bind($r.approved_at)
+            .bind(&$r.approved_by)
+            .bind(&$r.baseline)
+            .bind(&$r.baseline_event_log)
+            .bind(&$r.last_pcrs)
+            .bind(&$r.last_machine_state)
+            .bind($r.reset_count)
+            .bind($r.restart_count)
+            .bind($r.clock)
+            .bind(&$r.event_log)
+            .bind(&$r.event_log_sha256)
+            .bind($r.needs_event_log)
+            .bind($r.interval_secs)
+            .bind($r.next_due)
+            .bind($r.stale_after)
+            .bind($r.last_seen)
+            .bind($r.last_good)
+            .bind($r.created_at)
+            .bind($r.updated_at)
+            .bind($r.version)
+    };
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct HostRow {
+    id: Uuid,
+    name: String,
+    status: String,
+    reasons: Json<Vec<String>>,
+    labels: Json<Labels>,
+    ek_public: Vec<u8>,
+    ek_cert: Option<Vec<u8>>,
+    ek_override_by: Option<String>,
+    ak_public: Vec<u8>,
+    ak_name: Vec<u8>,
+    tpm_manufacturer: Option<String>,
+    tpm_model: Option<String>,
+    client_cert_sha256: Option<Vec<u8>>,
+    approved_at: Option<DateTime<Utc>>,
+    approved_by: Option<String>,
+    baseline: Option<Json<Baseline>>,
+    baseline_event_log: Option<Vec<u8>>,
+    last_pcrs: Option<Json<Pcrs>>,
+    last_machine_state: Option<Json<serde_json::Value>>,
+    reset_count: Option<i64>,
+    restart_count: Option<i64>,
+    clock: Option<i64>,
+    event_log: Option<Vec<u8>>,
+    event_log_sha256: Option<Vec<u8>>,
+    needs_event_log: bool,
+    interval_secs: i64,
+    next_due: DateTime<Utc>,
+    stale_after: Option<DateTime<Utc>>,
+    last_seen: Option<DateTime<Utc>>,
+    last_good: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+fn status_from(s: &str) -> Result<HostStatus> {
+    HostStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("host status {s:?}")))
+}
+
+fn counters_to_row(c: Option<Counters>) -> Result<(Option<i64>, Option<i64>, Option<i64>)> {
+    match c {
+        None => Ok((None, None, None)),
+        Some(c) => {
+            let clock = i64::try_from(c.clock)
+                .map_err(|_| StoreError::Corrupt(format!("clock {} out of range", c.clock)))?;
+            Ok((
+                Some(i64::from(c.reset_count)),
+                Some(i64::from(c.restart_count)),
+                Some(clock),
+            ))
+        }
+    }
+}
+
+fn counters_from_row(r: Option<i64>, s: Option<i64>, c: Option<i64>) -> Result<Option<Counters>> {
+    let (Some(r), Some(s), Some(c)) = (r, s, c) else {
+        return Ok(None);
+    };
+    let bad = |what: &str, v: i64| StoreError::Corrupt(format!("{what} {v} out of range"));
+    Ok(Some(Counters {
+        reset_count: u32::try_from(r).map_err(|_| bad("resetCount", r))?,
+        restart_count: u32::try_from(s).map_err(|_| bad("restartCount", s))?,
+        clock: u64::try_from(c).map_err(|_| bad("clock", c))?,
+    }))
+}
+
+impl HostRow {
+    fn from_host(h: &Host) -> Result<Self> {
+        let (reset_count, restart_count, clock) = counters_to_row(h.counters)?;
+        Ok(Self {
+            id: h.id,
+            name: h.name.clone(),
+            status: h.status.as_str().to_owned(),
+            reasons: Json(h.reasons.clone()),
+            labels: Json(h.labels.clone()),
+            ek_public: h.ek_public.clone(),
+            ek_cert: h.ek_cert.clone(),
+            ek_override_by: h.ek_override_by.clone(),
+            ak_public: h.ak_public.clone(),
+            ak_name: h.ak_name.clone(),
+            tpm_manufacturer: h.tpm_manufacturer.clone(),
+            tpm_model: h.tpm_model.clone(),
+            client_cert_sha256: h.client_cert_sha256.clone(),
+            approved_at: h.approved_at.map(ts),
+            approved_by: h.approved_by.clone(),
+            baseline: h.baseline.clone().map(Json),
+            baseline_event_log: h.baseline_event_log.clone(),
+            last_pcrs: h.last_pcrs.clone().map(Json),
+            last_machine_state: h.last_machine_state.clone().map(Json),
+            reset_count,
+            restart_count,
+            clock,
+            event_log: h.event_log.clone(),
+            event_log_sha256: h.event_log_sha256.clone(),
+            needs_event_log: h.needs_event_log,
+            interval_secs: h.interval_secs,
+            next_due: ts(h.next_due),
+            stale_after: h.stale_after.map(ts),
+            last_seen: h.last_seen.map(ts),
+            last_good: h.last_good.map(ts),
+            created_at: ts(h.created_at),
+            updated_at: ts(h.updated_at),
+            version: h.version,
+        })
+    }
+
+    fn into_host(self) -> Result<Host> {
+        Ok(Host {
+            id: self.id,
+            status: status_from(&self.status)?,
+            name: self.name,
+            reasons: self.reasons.0,
+            labels: self.labels.0,
+            ek_public: self.ek_public,
+            ek_cert: self.ek_cert,
+            ek_override_by: self.ek_override_by,
+            ak_public: self.ak_public,
+            ak_name: self.ak_name,
+            tpm_manufacturer: self.tpm_manufacturer,
+            tpm_model: self.tpm_model,
+            client_cert_sha256: self.client_cert_sha256,
+            approved_at: self.approved_at,
+            approved_by: self.approved_by,
+            baseline: self.baseline.map(|j| j.0),
+            baseline_event_log: self.baseline_event_log,
+            last_pcrs: self.last_pcrs.map(|j| j.0),
+            last_machine_state: self.last_machine_state.map(|j| j.0),
+            counters: counters_from_row(self.reset_count, self.restart_count, self.clock)?,
+            event_log: self.event_log,
+            event_log_sha256: self.event_log_sha256,
+            needs_event_log: self.needs_event_log,
+            interval_secs: self.interval_secs,
+            next_due: self.next_due,
+            stale_after: self.stale_after,
+            last_seen: self.last_seen,
+            last_good: self.last_good,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct EnrolmentRow {
+    id: Uuid,
+    host_name: String,
+    secret_sha256: Vec<u8>,
+    expires_at: DateTime<Utc>,
+    ek_public: Vec<u8>,
+    ek_cert: Option<Vec<u8>>,
+    ek_chain_ok: bool,
+    ek_override_by: Option<String>,
+    ak_public: Vec<u8>,
+    ak_name: Vec<u8>,
+    tpm_manufacturer: Option<String>,
+    tpm_model: Option<String>,
+    labels: Json<Labels>,
+    created_at: DateTime<Utc>,
+}
+
+impl EnrolmentRow {
+    fn into_enrolment(self) -> Result<Enrolment> {
+        Ok(Enrolment {
+            id: self.id,
+            host_name: self.host_name,
+            secret_sha256: <[u8; 32]>::try_from(self.secret_sha256.as_slice())
+                .map_err(|_| StoreError::Corrupt("enrolment secret hash".into()))?,
+            expires_at: self.expires_at,
+            ek_public: self.ek_public,
+            ek_cert: self.ek_cert,
+            ek_chain_ok: self.ek_chain_ok,
+            ek_override_by: self.ek_override_by,
+            ak_public: self.ak_public,
+            ak_name: self.ak_name,
+            tpm_manufacturer: self.tpm_manufacturer,
+            tpm_model: self.tpm_model,
+            labels: self.labels.0,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct AttestationRow {
+    host_id: Uuid,
+    at: DateTime<Utc>,
+    status: String,
+    reasons: Json<Vec<String>>,
+    reset_count: Option<i64>,
+    restart_count: Option<i64>,
+    clock: Option<i64>,
+    pcrs: Option<Json<Pcrs>>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct AuditRow {
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    target: String,
+    detail: Json<serde_json::Value>,
+}
+
+const UPDATE_HOST: &str = "UPDATE hosts SET name = $2, status = $3, reasons = $4, labels = $5, \
+    ek_public = $6, ek_cert = $7, ek_override_by = $8, ak_public = $9, ak_name = $10, \
+    tpm_manufacturer = $11, tpm_model = $12, client_cert_sha256 = $13, approved_at = $14, \
+    approved_by = $15, baseline = $16, baseline_event_log = $17, last_pcrs = $18, \
+    last_machine_state = $19, reset_count = $20, restart_count = $21, clock = $22, \
+    event_log = $23, event_log_sha256 = $24, needs_event_log = $25, interval_secs = $26, \
+    next_due = $27, stale_after = $28, last_seen = $29, last_good = $30, created_at = $31, \
+    updated_at = $32, version = $33 WHERE id = $1 AND version = $34";
+
+impl Store {
+    /// Open (creating if needed) the SQLite database at `path` in WAL mode with full
+    /// synchronous commits, and run the migrations.
+    pub async fn open_sqlite(path: &Path, options: StoreOptions) -> Result<Self> {
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(connect)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        Ok(Self::with_backend(Backend::Sqlite(pool), options))
+    }
+
+    /// Connect to PostgreSQL and run the migrations (sqlx serialises concurrent migrators
+    /// with an advisory lock, so replicas may start together).
+    pub async fn open_postgres(url: &str, options: StoreOptions) -> Result<Self> {
+        let connect = sqlx::postgres::PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect)
+            .await?;
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        Ok(Self::with_backend(Backend::Postgres(pool), options))
+    }
+
+    /// Open by URL: `postgres://...` / `postgresql://...`, or `sqlite:PATH`.
+    pub async fn open_url(url: &str, options: StoreOptions) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url, options).await
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or(url.strip_prefix("sqlite:"))
+        {
+            Self::open_sqlite(Path::new(path), options).await
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    fn with_backend(backend: Backend, options: StoreOptions) -> Self {
+        Self {
+            backend,
+            history_limit: i64::from(options.history_limit.max(1)),
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    #[must_use]
+    pub const fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Close the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        with_pool!(self, |p| p.close().await);
+    }
+
+    // ---- hosts ----
+
+    /// Insert a new host. Fails with [`StoreError::Duplicate`] if the name or id exists.
+    pub async fn insert_host(&self, host: &Host) -> Result<()> {
+        let row = HostRow::from_host(host)?;
+        const SQL: &str = concat!(
+            "INSERT INTO hosts (",
+            host_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)"
+        );
+        let done = with_pool!(self, |p| bind_host!(sqlx::query(SQL), row)
+            .execute(p)
+            .await
+            .map(|_| ()));
+        done.map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Duplicate("host")
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    /// Write `host` back if nobody changed it since it was read (same `version`); returns
+    /// the stored copy with its new version and `updated_at = now`.
+    pub async fn update_host(&self, host: &Host, now: DateTime<Utc>) -> Result<Host> {
+        let mut next = host.clone();
+        next.version = host.version.saturating_add(1);
+        next.updated_at = now;
+        let row = HostRow::from_host(&next)?;
+        let affected = with_pool!(self, |p| bind_host!(sqlx::query(UPDATE_HOST), row)
+            .bind(host.version)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()));
+        match affected {
+            Ok(1) => row.into_host(),
+            Ok(_) => Err(StoreError::Conflict),
+            Err(e) if unique_violation(&e) => Err(StoreError::Duplicate("host")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Write the host and record one attestation in one transaction, pruning the host's
+    /// history to the configured limit. Same version check as [`Store::update_host`].
+    pub async fn apply_attestation(
+        &self,
+        host: &Host,
+        record: &Attestation,
+        now: DateTime<Utc>,
+    ) -> Result<Host> {
+        let mut next = host.clone();
+        next.version = host.version.saturating_add(1);
+        next.updated_at = now;
+        let row = HostRow::from_host(&next)?;
+        let (reset_count, restart_count, clock) = counters_to_row(record.counters)?;
+        let limit = self.history_limit;
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let affected = bind_host!(sqlx::query(UPDATE_HOST), row)
+                .bind(host.version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if affected != 1 {
+                tx.rollback().await?;
+                return Err(StoreError::Conflict);
+            }
+            sqlx::query(
+                "INSERT INTO attestations (host_id, at, status, reasons, reset_count, \
+                 restart_count, clock, pcrs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(record.host_id)
+            .bind(ts(record.at))
+            .bind(record.status.as_str())
+            .bind(Json(&record.reasons))
+            .bind(reset_count)
+            .bind(restart_count)
+            .bind(clock)
+            .bind(record.pcrs.as_ref().map(Json))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM attestations WHERE host_id = $1 AND id NOT IN \
+                 (SELECT id FROM attestations WHERE host_id = $1 ORDER BY id DESC LIMIT $2)",
+            )
+            .bind(record.host_id)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        row.into_host()
+    }
+
+    /// The host with this name.
+    pub async fn host_by_name(&self, name: &str) -> Result<Option<Host>> {
+        const SQL: &str = concat!("SELECT ", host_columns!(), " FROM hosts WHERE name = $1");
+        let row: Option<HostRow> = with_pool!(self, |p| sqlx::query_as(SQL)
+            .bind(name)
+            .fetch_optional(p)
+            .await)?;
+        row.map(HostRow::into_host).transpose()
+    }
+
+    /// The host with this id.
+    pub async fn host_by_id(&self, id: Uuid) -> Result<Option<Host>> {
+        const SQL: &str = concat!("SELECT ", host_columns!(), " FROM hosts WHERE id = $1");
+        let row: Option<HostRow> = with_pool!(self, |p| sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?;
+        row.map(HostRow::into_host).transpose()
+    }
+
+    /// All hosts by name; removed ones only if asked.
+    pub async fn list_hosts(&self, include_removed: bool) -> Result<Vec<Host>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            host_columns!(),
+            " FROM hosts WHERE status <> 'removed' OR $1 ORDER BY name"
+        );
+        let rows: Vec<HostRow> = with_pool!(self, |p| sqlx::query_as(SQL)
+            .bind(include_removed)
+            .fetch_all(p)
+            .await)?;
+        rows.into_iter().map(HostRow::into_host).collect()
+    }
+
+    /// Claim a due host for one challenge: if it is approved, not removed, and
+    /// `next_due <= now`, move `next_due` to `lease_until` and return true. One `UPDATE`, so
+    /// among replicas (and concurrent requests) exactly one claim succeeds.
+    pub async fn claim_due(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let affected = with_pool!(self, |p| sqlx::query(
+            "UPDATE hosts SET next_due = $3, version = version + 1 WHERE id = $1 \
+             AND next_due <= $2 AND approved_at IS NOT NULL AND status <> 'removed'"
+        )
+        .bind(id)
+        .bind(ts(now))
+        .bind(ts(lease_until))
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(affected == 1)
+    }
+
+    /// Make a host due at `at` (an operator's "attest now").
+    pub async fn set_due(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let affected =
+            with_pool!(self, |p| {
+                sqlx::query(
+            "UPDATE hosts SET next_due = $2, updated_at = $2, version = version + 1 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(ts(at))
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+            })?;
+        Ok(affected == 1)
+    }
+
+    /// Trusted hosts whose `stale_after` has passed become unreachable with `reason`.
+    /// Returns their names.
+    pub async fn mark_stale_unreachable(
+        &self,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<Vec<String>> {
+        let reasons = Json(vec![reason.to_owned()]);
+        let names: Vec<(String,)> = with_pool!(self, |p| sqlx::query_as(
+            "UPDATE hosts SET status = 'unreachable', reasons = $2, updated_at = $1, \
+             version = version + 1 WHERE status = 'trusted' AND stale_after IS NOT NULL \
+             AND stale_after < $1 RETURNING name"
+        )
+        .bind(ts(now))
+        .bind(&reasons)
+        .fetch_all(p)
+        .await)?;
+        Ok(names.into_iter().map(|(n,)| n).collect())
+    }
+
+    /// Every trusted host becomes unreachable with `reason` and due now: used when a
+    /// verifier starts, so no host is shown trusted on stored state alone.
+    pub async fn demote_trusted(&self, now: DateTime<Utc>, reason: &str) -> Result<u64> {
+        let reasons = Json(vec![reason.to_owned()]);
+        Ok(with_pool!(self, |p| sqlx::query(
+            "UPDATE hosts SET status = 'unreachable', reasons = $2, next_due = $1, \
+             updated_at = $1, version = version + 1 WHERE status = 'trusted'"
+        )
+        .bind(ts(now))
+        .bind(&reasons)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+
+    /// Number of hosts per status (every status, zero included).
+    pub async fn count_by_status(&self) -> Result<Vec<(HostStatus, i64)>> {
+        let rows: Vec<(String, i64)> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT status, COUNT(*) FROM hosts GROUP BY status"
+        )
+        .fetch_all(p)
+        .await)?;
+        let mut out: Vec<(HostStatus, i64)> = HostStatus::ALL.iter().map(|s| (*s, 0)).collect();
+        for (status, n) in rows {
+            let status = status_from(&status)?;
+            if let Some(slot) = out.iter_mut().find(|(s, _)| *s == status) {
+                slot.1 = n;
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- nonces ----
+
+    /// Record a nonce issued to a host. The nonce is a primary key: issuing the same bytes
+    /// twice fails with [`StoreError::Duplicate`].
+    pub async fn issue_nonce(
+        &self,
+        host_id: Uuid,
+        nonce: &[u8],
+        want_event_log: bool,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = with_pool!(self, |p| sqlx::query(
+            "INSERT INTO nonces (nonce, host_id, want_event_log, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(nonce)
+        .bind(host_id)
+        .bind(want_event_log)
+        .bind(ts(now))
+        .bind(ts(expires_at))
+        .execute(p)
+        .await
+        .map(|_| ()));
+        done.map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Duplicate("nonce")
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    /// Consume a nonce: one atomic delete of (nonce, host). Unknown, used, another host's, and
+    /// expired nonces are refused; a found nonce is gone afterwards whatever its verdict.
+    pub async fn consume_nonce(
+        &self,
+        host_id: Uuid,
+        nonce: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<NonceCheck> {
+        let row: Option<(DateTime<Utc>, bool)> = with_pool!(self, |p| sqlx::query_as(
+            "DELETE FROM nonces WHERE nonce = $1 AND host_id = $2 \
+             RETURNING expires_at, want_event_log"
+        )
+        .bind(nonce)
+        .bind(host_id)
+        .fetch_optional(p)
+        .await)?;
+        Ok(match row {
+            None => NonceCheck::Unknown,
+            Some((expires_at, _)) if expires_at <= now => NonceCheck::Expired,
+            Some((_, want_event_log)) => NonceCheck::Valid { want_event_log },
+        })
+    }
+
+    /// Delete expired nonces and enrolments; returns how many rows went.
+    pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64> {
+        with_pool!(self, |p| {
+            let a = sqlx::query("DELETE FROM nonces WHERE expires_at <= $1")
+                .bind(ts(now))
+                .execute(p)
+                .await?
+                .rows_affected();
+            let b = sqlx::query("DELETE FROM enrolments WHERE expires_at <= $1")
+                .bind(ts(now))
+                .execute(p)
+                .await?
+                .rows_affected();
+            Ok(a.saturating_add(b))
+        })
+    }
+
+    // ---- enrolments and EK overrides ----
+
+    /// Record a pending credential challenge.
+    pub async fn insert_enrolment(&self, e: &Enrolment) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO enrolments (id, host_name, secret_sha256, expires_at, ek_public, \
+             ek_cert, ek_chain_ok, ek_override_by, ak_public, ak_name, tpm_manufacturer, \
+             tpm_model, labels, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        )
+        .bind(e.id)
+        .bind(&e.host_name)
+        .bind(e.secret_sha256.as_slice())
+        .bind(ts(e.expires_at))
+        .bind(&e.ek_public)
+        .bind(&e.ek_cert)
+        .bind(e.ek_chain_ok)
+        .bind(&e.ek_override_by)
+        .bind(&e.ak_public)
+        .bind(&e.ak_name)
+        .bind(&e.tpm_manufacturer)
+        .bind(&e.tpm_model)
+        .bind(Json(&e.labels))
+        .bind(ts(e.created_at))
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Take (delete and return) an enrolment: each one can be activated at most once, right
+    /// or wrong. The caller checks the secret hash and the expiry.
+    pub async fn take_enrolment(&self, id: Uuid) -> Result<Option<Enrolment>> {
+        let row: Option<EnrolmentRow> = with_pool!(self, |p| sqlx::query_as(
+            "DELETE FROM enrolments WHERE id = $1 RETURNING id, host_name, secret_sha256, \
+             expires_at, ek_public, ek_cert, ek_chain_ok, ek_override_by, ak_public, ak_name, \
+             tpm_manufacturer, tpm_model, labels, created_at"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+        row.map(EnrolmentRow::into_enrolment).transpose()
+    }
+
+    /// Allow (or re-allow) a host name to enrol without a valid EK chain.
+    pub async fn set_ek_override(&self, o: &EkOverride) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO ek_overrides (host_name, actor, reason, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (host_name) DO UPDATE SET \
+             actor = excluded.actor, reason = excluded.reason, created_at = excluded.created_at"
+        )
+        .bind(&o.host_name)
+        .bind(&o.actor)
+        .bind(&o.reason)
+        .bind(ts(o.created_at))
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The EK override for a host name, if any.
+    pub async fn ek_override(&self, host_name: &str) -> Result<Option<EkOverride>> {
+        let row: Option<(String, String, String, DateTime<Utc>)> = with_pool!(self, |p| {
+            sqlx::query_as(
+                "SELECT host_name, actor, reason, created_at FROM ek_overrides \
+                 WHERE host_name = $1",
+            )
+            .bind(host_name)
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(
+            row.map(|(host_name, actor, reason, created_at)| EkOverride {
+                host_name,
+                actor,
+                reason,
+                created_at,
+            }),
+        )
+    }
+
+    // ---- history ----
+
+    /// A host's attestations, newest first, at most `limit`.
+    pub async fn history(&self, host_id: Uuid, limit: u32) -> Result<Vec<Attestation>> {
+        let rows: Vec<AttestationRow> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT host_id, at, status, reasons, reset_count, restart_count, clock, pcrs \
+             FROM attestations WHERE host_id = $1 ORDER BY id DESC LIMIT $2"
+        )
+        .bind(host_id)
+        .bind(i64::from(limit))
+        .fetch_all(p)
+        .await)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Attestation {
+                    host_id: r.host_id,
+                    at: r.at,
+                    status: status_from(&r.status)?,
+                    reasons: r.reasons.0,
+                    counters: counters_from_row(r.reset_count, r.restart_count, r.clock)?,
+                    pcrs: r.pcrs.map(|j| j.0),
+                })
+            })
+            .collect()
+    }
+
+    // ---- audit ----
+
+    /// Append to the audit log.
+    pub async fn audit(&self, e: &AuditEntry) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(ts(e.at))
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(Json(&e.detail))
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows: Vec<AuditRow> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1"
+        )
+        .bind(i64::from(limit))
+        .fetch_all(p)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEntry {
+                at: r.at,
+                actor: r.actor,
+                action: r.action,
+                target: r.target,
+                detail: r.detail.0,
+            })
+            .collect())
+    }
+
+    // ---- admin tokens ----
+
+    /// Store an admin token by its SHA-256 (see [`sha256`]).
+    pub async fn add_admin_token(
+        &self,
+        name: &str,
+        token_sha256: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Uuid> {
+        let id = Uuid::new_v4();
+        let done =
+            with_pool!(self, |p| {
+                sqlx::query(
+            "INSERT INTO admin_tokens (id, name, token_sha256, created_at) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(id)
+        .bind(name)
+        .bind(token_sha256.as_slice())
+        .bind(ts(now))
+        .execute(p)
+        .await
+        .map(|_| ())
+            });
+        done.map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Duplicate("admin token")
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(id)
+    }
+
+    /// The name of the admin token with this SHA-256, if one exists.
+    pub async fn admin_token_name(&self, token_sha256: &[u8; 32]) -> Result<Option<String>> {
+        let row: Option<(String,)> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT name FROM admin_tokens WHERE token_sha256 = $1"
+        )
+        .bind(token_sha256.as_slice())
+        .fetch_optional(p)
+        .await)?;
+        Ok(row.map(|(n,)| n))
+    }
+
+    /// How many admin tokens exist.
+    pub async fn admin_token_count(&self) -> Result<i64> {
+        let (n,): (i64,) = with_pool!(self, |p| sqlx::query_as(
+            "SELECT COUNT(*) FROM admin_tokens"
+        )
+        .fetch_one(p)
+        .await)?;
+        Ok(n)
+    }
+}

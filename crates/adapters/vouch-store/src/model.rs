@@ -1,0 +1,312 @@
+//! The records the store keeps, as Rust types (independent of the wire API and of the backend).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// PCR values: bank name (`sha256`) -> PCR index (decimal string) -> lowercase hex.
+pub type Pcrs = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Labels a host declares or an operator sets.
+pub type Labels = BTreeMap<String, String>;
+
+/// Where a host stands. The six states of issue 3; the database refuses any other value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostStatus {
+    /// Credential challenge issued, not yet activated.
+    Enrolling,
+    /// Activated; waits for an operator (or the auto-approval selector did not match).
+    AwaitingApproval,
+    /// The latest evidence was fully checked and matched the baseline.
+    Trusted,
+    /// The latest evidence failed a check.
+    Untrusted,
+    /// No valid evidence within two intervals, since approval, or since a verifier restart.
+    Unreachable,
+    /// Removed by an operator.
+    Removed,
+}
+
+impl HostStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Self; 6] = [
+        Self::Enrolling,
+        Self::AwaitingApproval,
+        Self::Trusted,
+        Self::Untrusted,
+        Self::Unreachable,
+        Self::Removed,
+    ];
+
+    /// The stored (and wire) name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Enrolling => "enrolling",
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::Trusted => "trusted",
+            Self::Untrusted => "untrusted",
+            Self::Unreachable => "unreachable",
+            Self::Removed => "removed",
+        }
+    }
+
+    /// Parse a stored name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl core::fmt::Display for HostStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a baseline came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineSource {
+    /// Learned from the first good attestation after approval.
+    Learned,
+    /// Pinned by an operator.
+    Pinned,
+}
+
+/// The accepted reference state of one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Accepted PCR values.
+    pub pcrs: Pcrs,
+    /// Machine state (JSON of `vouch_tcglog::MachineState`) from the log accepted with it.
+    pub machine_state: Option<serde_json::Value>,
+    /// Learned or pinned.
+    pub source: BaselineSource,
+    /// When.
+    pub set_at: DateTime<Utc>,
+    /// Who pinned it (`None` when learned).
+    pub set_by: Option<String>,
+}
+
+/// TPM clock and counters from the last verified quote (`TPMS_CLOCK_INFO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// resetCount: TPM resets (boots).
+    pub reset_count: u32,
+    /// restartCount: TPM restarts (resume from hibernation) since the last reset.
+    pub restart_count: u32,
+    /// clock: milliseconds the TPM has been powered.
+    pub clock: u64,
+}
+
+/// One enrolled (or enrolling) host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Stable id; also in the host's client certificate.
+    pub id: Uuid,
+    /// Unique name.
+    pub name: String,
+    /// Status.
+    pub status: HostStatus,
+    /// Why the host has its status.
+    pub reasons: Vec<String>,
+    /// Labels.
+    pub labels: Labels,
+    /// The EK's `TPMT_PUBLIC`.
+    pub ek_public: Vec<u8>,
+    /// The EK certificate (DER as received), if any.
+    pub ek_cert: Option<Vec<u8>>,
+    /// The operator whose EK override let this host enrol without a valid EK chain.
+    pub ek_override_by: Option<String>,
+    /// The AK's `TPMT_PUBLIC`.
+    pub ak_public: Vec<u8>,
+    /// The AK's TPM name.
+    pub ak_name: Vec<u8>,
+    /// TPM manufacturer (from the EK certificate).
+    pub tpm_manufacturer: Option<String>,
+    /// TPM model (from the EK certificate).
+    pub tpm_model: Option<String>,
+    /// SHA-256 of the client certificate issued at activation: only that certificate is
+    /// accepted for this host.
+    pub client_cert_sha256: Option<Vec<u8>>,
+    /// When the host was approved.
+    pub approved_at: Option<DateTime<Utc>>,
+    /// Who approved it (`auto:<selector>` for automatic approval).
+    pub approved_by: Option<String>,
+    /// The accepted baseline.
+    pub baseline: Option<Baseline>,
+    /// The event log accepted with the baseline (to name the first differing event).
+    pub baseline_event_log: Option<Vec<u8>>,
+    /// PCR values of the last verified quote.
+    pub last_pcrs: Option<Pcrs>,
+    /// Machine state of the last accepted event log.
+    pub last_machine_state: Option<serde_json::Value>,
+    /// Counters of the last verified quote (the high-water mark).
+    pub counters: Option<Counters>,
+    /// The last accepted event log (it replayed to a verified quote).
+    pub event_log: Option<Vec<u8>>,
+    /// SHA-256 of `event_log`.
+    pub event_log_sha256: Option<Vec<u8>>,
+    /// The next evidence must carry a full event log.
+    pub needs_event_log: bool,
+    /// Attestation interval.
+    pub interval_secs: i64,
+    /// When the host is next due (also the lease of an outstanding challenge).
+    pub next_due: DateTime<Utc>,
+    /// A trusted host becomes unreachable after this time without valid evidence.
+    pub stale_after: Option<DateTime<Utc>>,
+    /// Last verified evidence (whatever its verdict).
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Last trusted verdict.
+    pub last_good: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version: [`crate::Store::update_host`] refuses a stale copy.
+    pub version: i64,
+}
+
+impl Host {
+    /// A new host in [`HostStatus::Enrolling`], due now, with no history.
+    #[must_use]
+    pub fn new(
+        name: String,
+        ek_public: Vec<u8>,
+        ak_public: Vec<u8>,
+        ak_name: Vec<u8>,
+        interval_secs: i64,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            name,
+            status: HostStatus::Enrolling,
+            reasons: Vec::new(),
+            labels: Labels::new(),
+            ek_public,
+            ek_cert: None,
+            ek_override_by: None,
+            ak_public,
+            ak_name,
+            tpm_manufacturer: None,
+            tpm_model: None,
+            client_cert_sha256: None,
+            approved_at: None,
+            approved_by: None,
+            baseline: None,
+            baseline_event_log: None,
+            last_pcrs: None,
+            last_machine_state: None,
+            counters: None,
+            event_log: None,
+            event_log_sha256: None,
+            needs_event_log: true,
+            interval_secs,
+            next_due: now,
+            stale_after: None,
+            last_seen: None,
+            last_good: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+}
+
+/// A pending credential challenge. The secret itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    /// Id handed to the agent.
+    pub id: Uuid,
+    /// Host name the agent asked for.
+    pub host_name: String,
+    /// SHA-256 of the credential secret.
+    pub secret_sha256: [u8; 32],
+    /// After this, activation is refused.
+    pub expires_at: DateTime<Utc>,
+    /// EK `TPMT_PUBLIC`.
+    pub ek_public: Vec<u8>,
+    /// EK certificate DER, if presented.
+    pub ek_cert: Option<Vec<u8>>,
+    /// The EK certificate chained to an allowed root and its key is the EK's.
+    pub ek_chain_ok: bool,
+    /// Operator whose override allowed enrolment without a valid chain.
+    pub ek_override_by: Option<String>,
+    /// AK `TPMT_PUBLIC`.
+    pub ak_public: Vec<u8>,
+    /// AK name.
+    pub ak_name: Vec<u8>,
+    /// TPM manufacturer.
+    pub tpm_manufacturer: Option<String>,
+    /// TPM model.
+    pub tpm_model: Option<String>,
+    /// Labels the agent declared.
+    pub labels: Labels,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An operator's permission for one host name to enrol without a valid EK chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EkOverride {
+    /// Host name.
+    pub host_name: String,
+    /// Who allowed it.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What consuming a nonce found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum NonceCheck {
+    /// Issued to this host, unused and unexpired: now consumed.
+    Valid {
+        /// The challenge asked for a full event log.
+        want_event_log: bool,
+    },
+    /// Issued to this host but expired (now deleted).
+    Expired,
+    /// Never issued to this host, or already used.
+    Unknown,
+}
+
+/// One attestation in a host's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestation {
+    /// Host.
+    pub host_id: Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Resulting status.
+    pub status: HostStatus,
+    /// Reasons.
+    pub reasons: Vec<String>,
+    /// Counters of the quote, when it verified.
+    pub counters: Option<Counters>,
+    /// Quoted PCR values, when the quote verified.
+    pub pcrs: Option<Pcrs>,
+}
+
+/// One audit-log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (admin token name, `agent:<host>`, `system`).
+    pub actor: String,
+    /// What (`approve`, `remove`, `ek_override`, ...).
+    pub action: String,
+    /// On what (a host name).
+    pub target: String,
+    /// Details.
+    pub detail: serde_json::Value,
+}
