@@ -5,6 +5,12 @@
 //! and an ECC P-256 quote made here with aws-lc-rs over a real TPMS_ATTEST layout (no ECC AK
 //! quote ships in testdata; the swtpm end-to-end test covers real ECDSA quotes).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "benchmark fixture set-up: a failure is a broken benchmark"
+)]
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use criterion::{Criterion, criterion_group, criterion_main};

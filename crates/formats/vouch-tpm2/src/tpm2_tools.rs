@@ -167,6 +167,10 @@ fn parse_values(bytes: &[u8], selection: &PcrSelection) -> Result<PcrValues, Dec
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "test fixture layout arithmetic"
+)]
 mod tests {
     use super::*;
 
