@@ -19,8 +19,8 @@ use tss_esapi::interface_types::algorithm::{
 };
 use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
 use tss_esapi::structures::{
-    CapabilityData, Data, EncryptedSecret, IdObject, PcrSelectionList, PcrSlot, Private, Public,
-    SignatureScheme, SymmetricDefinition,
+    CapabilityData, Data, EncryptedSecret, IdObject, PcrSelectSize, PcrSelectionList, PcrSlot,
+    Private, Public, SignatureScheme, SymmetricDefinition,
 };
 use tss_esapi::traits::{Marshall, UnMarshall};
 use tss_esapi::{Context, TctiNameConf};
@@ -88,8 +88,10 @@ fn slot_index(slot: PcrSlot) -> u32 {
     u32::from(slot).trailing_zeros()
 }
 
+/// The selection in the caller's bank order: tss-esapi's builder would sort the banks, and a
+/// TPM quotes banks in the order asked.
 fn selection_list(selection: &PcrSelection) -> Result<PcrSelectionList, TpmError> {
-    let mut builder = PcrSelectionList::builder();
+    let mut tpml = tss_esapi::tss2_esys::TPML_PCR_SELECTION::default();
     for bank in selection.banks() {
         let slots = bank
             .indices()
@@ -98,9 +100,21 @@ fn selection_list(selection: &PcrSelection) -> Result<PcrSelectionList, TpmError
                     .map_err(esapi("PCR selection (index beyond 23)"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        builder = builder.with_selection(hashing_alg(bank.alg()), &slots);
+        let one = tss_esapi::structures::PcrSelection::create(
+            hashing_alg(bank.alg()),
+            PcrSelectSize::default(),
+            &slots,
+        )
+        .map_err(esapi("PCR selection"))?;
+        let index = usize::try_from(tpml.count).unwrap_or(usize::MAX);
+        let slot = tpml
+            .pcrSelections
+            .get_mut(index)
+            .ok_or_else(|| TpmError::Unexpected("more PCR banks than a selection holds".into()))?;
+        *slot = one.into();
+        tpml.count = tpml.count.saturating_add(1);
     }
-    builder.build().map_err(esapi("PCR selection"))
+    PcrSelectionList::try_from(tpml).map_err(esapi("PCR selection"))
 }
 
 fn write_tpm2b(out: &mut Vec<u8>, body: &[u8]) -> Result<(), TpmError> {
@@ -290,10 +304,9 @@ impl EsapiTpm {
             )
         })?
         .ok_or_else(|| TpmError::Unexpected("the TPM returned no session".into()))?;
-        let (attrs, mask) = SessionAttributesBuilder::new()
-            .with_decrypt(true)
-            .with_encrypt(true)
-            .build();
+        // No parameter encryption: ESYS allows one encrypting session per command, and
+        // ActivateCredential takes two (the AK's HMAC session and the EK's policy session).
+        let (attrs, mask) = SessionAttributesBuilder::new().build();
         retrying(&mut self.ctx, "set session attributes", |c| {
             c.tr_sess_set_attributes(session, attrs, mask)
         })?;
