@@ -198,18 +198,73 @@ impl fmt::Display for TpmSpec {
 /// Open the TPM `spec` names. `state_dir` is where the tss-esapi backend keeps the AK blobs
 /// (`ak.tpm2`: TPM2B_PUBLIC || TPM2B_PRIVATE, wrapped by the TPM); the simulator keeps its
 /// whole state, AK included, in its own directory and ignores `state_dir`.
+///
+/// A `device` stays open for the agent's life: the kernel resource manager (`/dev/tpmrm0`)
+/// lets other clients in. swtpm on TCP serves one connection at a time and has no resource
+/// manager, so a `swtpm` TPM is connected for each operation and released after it (its
+/// transient objects flushed), letting operators' tpm2-tools use the same TPM in between.
 pub fn open(spec: &TpmSpec, state_dir: &Path) -> Result<Box<dyn Tpm>, TpmError> {
     match spec {
         TpmSpec::Sim(dir) => Ok(Box::new(SimTpm::open_dir(dir)?)),
         #[cfg(feature = "esapi")]
-        TpmSpec::Device(_) | TpmSpec::Swtpm { .. } => {
-            Ok(Box::new(EsapiTpm::open(spec, state_dir)?))
+        TpmSpec::Device(_) => Ok(Box::new(EsapiTpm::open(spec, state_dir)?)),
+        #[cfg(feature = "esapi")]
+        TpmSpec::Swtpm { .. } => {
+            // Fail now, not at the first operation, if the TPM cannot be reached.
+            drop(EsapiTpm::open(spec, state_dir)?);
+            Ok(Box::new(PerOperation {
+                spec: spec.clone(),
+                state_dir: state_dir.to_owned(),
+            }))
         }
         #[cfg(not(feature = "esapi"))]
         TpmSpec::Device(_) | TpmSpec::Swtpm { .. } => {
             let _ = state_dir;
             Err(TpmError::Unsupported(spec.clone()))
         }
+    }
+}
+
+/// A tss-esapi TPM connected for one operation at a time (see [`open`]).
+#[cfg(feature = "esapi")]
+#[derive(Debug)]
+struct PerOperation {
+    spec: TpmSpec,
+    state_dir: PathBuf,
+}
+
+#[cfg(feature = "esapi")]
+impl PerOperation {
+    fn connect(&self) -> Result<EsapiTpm, TpmError> {
+        EsapiTpm::open(&self.spec, &self.state_dir)
+    }
+}
+
+#[cfg(feature = "esapi")]
+impl Tpm for PerOperation {
+    fn ek_public(&mut self) -> Result<Vec<u8>, TpmError> {
+        self.connect()?.ek_public()
+    }
+
+    fn ek_certificate(&mut self) -> Result<Option<Vec<u8>>, TpmError> {
+        self.connect()?.ek_certificate()
+    }
+
+    fn ak_public(&mut self) -> Result<Vec<u8>, TpmError> {
+        self.connect()?.ak_public()
+    }
+
+    fn activate_credential(
+        &mut self,
+        id_object: &[u8],
+        encrypted_secret: &[u8],
+    ) -> Result<Vec<u8>, TpmError> {
+        self.connect()?
+            .activate_credential(id_object, encrypted_secret)
+    }
+
+    fn quote(&mut self, nonce: &[u8], selection: &PcrSelection) -> Result<Quote, TpmError> {
+        self.connect()?.quote(nonce, selection)
     }
 }
 
