@@ -624,9 +624,8 @@ impl Store {
 
     /// Make a host due at `at` (an operator's "attest now").
     pub async fn set_due(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
-        let affected =
-            with_pool!(self, |p| {
-                sqlx::query(
+        let affected = with_pool!(self, |p| {
+            sqlx::query(
             "UPDATE hosts SET next_due = $2, updated_at = $2, version = version + 1 WHERE id = $1"
         )
         .bind(id)
@@ -634,7 +633,7 @@ impl Store {
         .execute(p)
         .await
         .map(|r| r.rows_affected())
-            })?;
+        })?;
         Ok(affected == 1)
     }
 
@@ -919,9 +918,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Uuid> {
         let id = Uuid::new_v4();
-        let done =
-            with_pool!(self, |p| {
-                sqlx::query(
+        let done = with_pool!(self, |p| {
+            sqlx::query(
             "INSERT INTO admin_tokens (id, name, token_sha256, created_at) VALUES ($1, $2, $3, $4)"
         )
         .bind(id)
@@ -931,7 +929,7 @@ impl Store {
         .execute(p)
         .await
         .map(|_| ())
-            });
+        });
         done.map_err(|e| {
             if unique_violation(&e) {
                 StoreError::Duplicate("admin token")

@@ -1,0 +1,543 @@
+//! The agent side: enrolment (EK chain, AK binding by MakeCredential, client certificate),
+//! challenges (scheduling, nonces) and evidence (decode, consume nonce, verify, appraise).
+
+use std::time::Instant;
+
+use aws_lc_rs::rand::SecureRandom as _;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+use vouch_api::{
+    ActivateRequest, ActivateResponse, ChallengeResponse, EnrolRequest, EnrolResponse,
+    EvidenceRequest, EvidenceResponse,
+};
+use vouch_store::{Enrolment, Host, HostStatus, NonceCheck, StoreError};
+use vouch_tpm2::{AkVerifier, EkPublic, PublicArea, PublicKey};
+use vouch_x509::EkCert;
+
+use crate::appraise::{self, NONCE_LEN, Policy};
+use crate::error::ApiError;
+use crate::state::{AppState, metric};
+
+/// The verified client certificate of a TLS connection, as the accept loop saw it; put in
+/// the request extensions. rustls has checked its chain to the verifier CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Host id from the certificate (SAN URI `urn:vouch:host:<id>`, else subject CN).
+    pub host_id: Uuid,
+    /// SHA-256 of the certificate DER.
+    pub cert_sha256: [u8; 32],
+}
+
+/// The host behind a mutual-TLS request: the certificate must be the one issued to it at
+/// its latest activation, and the host must not be removed.
+#[derive(Debug)]
+pub struct AgentHost(pub Host);
+
+impl FromRequestParts<AppState> for AgentHost {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let id = parts
+            .extensions
+            .get::<ClientIdentity>()
+            .copied()
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "this endpoint needs the host's client certificate (mutual TLS)".into(),
+                )
+            })?;
+        let host = state
+            .store()
+            .host_by_id(id.host_id)
+            .await?
+            .filter(|h| h.client_cert_sha256.as_deref() == Some(id.cert_sha256.as_slice()))
+            .ok_or_else(|| {
+                ApiError::Unauthorized("client certificate is not current for any host".into())
+            })?;
+        if host.status == HostStatus::Removed {
+            return Err(ApiError::Forbidden(
+                "host was removed by an operator".into(),
+            ));
+        }
+        Ok(Self(host))
+    }
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut b = [0u8; N];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| ApiError::internal("random number generator failed"))?;
+    Ok(b)
+}
+
+pub(crate) fn after(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(t)
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn decode_public(bytes: &[u8]) -> Option<PublicArea<'_>> {
+    PublicArea::decode_tpmt(bytes)
+        .or_else(|_| PublicArea::decode_tpm2b(bytes))
+        .ok()
+}
+
+fn strip_zeros(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+    b.get(start..).unwrap_or_default()
+}
+
+/// The EK certificate's key must be the TPM's EK.
+fn same_key(cert: &EkCert, ek: &PublicArea<'_>) -> bool {
+    let k = cert.ek_public_key();
+    match ek.key() {
+        PublicKey::Rsa {
+            exponent, modulus, ..
+        } => {
+            k.rsa_modulus()
+                .is_some_and(|m| strip_zeros(m) == strip_zeros(modulus))
+                && k.rsa_exponent()
+                    .is_some_and(|e| strip_zeros(e) == strip_zeros(&exponent.to_be_bytes()))
+        }
+        PublicKey::Ecc { x, y, .. } => k.ec_point().is_some_and(|(_, cx, cy)| {
+            strip_zeros(cx) == strip_zeros(x) && strip_zeros(cy) == strip_zeros(y)
+        }),
+        PublicKey::Other { .. } => false,
+    }
+}
+
+/// Check the EK certificate: parses, chains to an allowed root, and certifies this EK.
+fn check_ek_cert(
+    state: &AppState,
+    cert: Option<&[u8]>,
+    ek: &PublicArea<'_>,
+    now: DateTime<Utc>,
+) -> Result<EkCert, String> {
+    let bytes = cert.ok_or("no EK certificate was presented")?;
+    let cert = EkCert::parse(bytes).map_err(|e| format!("EK certificate does not parse: {e}"))?;
+    let chain = state
+        .inner
+        .roots
+        .verify(&cert, &[], now.timestamp())
+        .map_err(|e| format!("EK certificate does not chain to an allowed root: {e}"))?;
+    if chain.anchor().is_none() {
+        return Err("EK certificate does not chain to an allowed root".into());
+    }
+    if !same_key(&cert, ek) {
+        return Err("the EK certificate certifies a different key than the TPM's EK".into());
+    }
+    Ok(cert)
+}
+
+/// `POST /api/v1/agent/enrol`.
+pub async fn enrol(state: &AppState, req: EnrolRequest) -> Result<EnrolResponse, ApiError> {
+    let now = Utc::now();
+    if !valid_name(&req.name) {
+        return Err(ApiError::BadRequest(
+            "host name must be 1-64 characters of A-Z a-z 0-9 - _ .".into(),
+        ));
+    }
+    let ek = decode_public(&req.ek_public.0)
+        .ok_or_else(|| ApiError::BadRequest("ek_public is not a TPMT_PUBLIC".into()))?;
+    let ak = decode_public(&req.ak_public.0)
+        .ok_or_else(|| ApiError::BadRequest("ak_public is not a TPMT_PUBLIC".into()))?;
+    AkVerifier::new(&ak).map_err(|e| ApiError::BadRequest(format!("AK refused: {e}")))?;
+    let ek_pub = EkPublic::from_public_area(&ek)
+        .map_err(|e| ApiError::BadRequest(format!("EK refused: {e}")))?;
+
+    let cert = check_ek_cert(
+        state,
+        req.ek_certificate.as_ref().map(|b| b.0.as_slice()),
+        &ek,
+        now,
+    );
+    let store = state.store();
+    let (chain_ok, override_by) = match &cert {
+        Ok(_) => (true, None),
+        Err(why) => match store.ek_override(&req.name).await? {
+            Some(o) => {
+                state
+                    .audit(
+                        &format!("agent:{}", req.name),
+                        "enrol_with_ek_override",
+                        &req.name,
+                        serde_json::json!({"ek_problem": why, "override_by": o.actor}),
+                        now,
+                    )
+                    .await?;
+                (false, Some(o.actor))
+            }
+            None => {
+                tracing::warn!(host = %req.name, reason = %why, "enrolment refused");
+                return Err(ApiError::Forbidden(format!(
+                    "{why}; an operator can allow this host with POST /api/v1/hosts/{}/ek-override",
+                    req.name
+                )));
+            }
+        },
+    };
+    let existing = store.host_by_name(&req.name).await?;
+    if let Some(h) = &existing
+        && h.status != HostStatus::Removed
+        && h.ek_public != req.ek_public.0
+    {
+        return Err(ApiError::Conflict(format!(
+            "host name {:?} is enrolled with a different TPM (EK)",
+            req.name
+        )));
+    }
+
+    let secret = random_bytes::<32>()?;
+    let ak_name = ak.name();
+    let blob = vouch_tpm2::make_credential(&ek_pub, &ak_name, &secret)
+        .map_err(|e| ApiError::BadRequest(format!("cannot make a credential for this EK: {e}")))?;
+    let tpm = cert.as_ref().ok().map(EkCert::tpm);
+    let enrolment = Enrolment {
+        id: Uuid::new_v4(),
+        host_name: req.name.clone(),
+        secret_sha256: vouch_store::sha256(&secret),
+        expires_at: after(now, state.inner.config.enrolment_ttl),
+        ek_public: req.ek_public.0.clone(),
+        ek_cert: req.ek_certificate.as_ref().map(|b| b.0.clone()),
+        ek_chain_ok: chain_ok,
+        ek_override_by: override_by,
+        ak_public: req.ak_public.0.clone(),
+        ak_name: ak_name.clone(),
+        tpm_manufacturer: tpm
+            .and_then(|t| t.manufacturer.as_ref())
+            .map(|m| m.name.map_or_else(|| m.raw.clone(), str::to_owned)),
+        tpm_model: tpm.and_then(|t| t.model.clone()),
+        labels: req.labels.clone(),
+        created_at: now,
+    };
+    store.insert_enrolment(&enrolment).await?;
+    if existing.is_none() {
+        let mut h = Host::new(
+            req.name.clone(),
+            req.ek_public.0.clone(),
+            req.ak_public.0.clone(),
+            ak_name,
+            interval_secs(state),
+            now,
+        );
+        h.reasons = vec!["credential issued; awaiting activation".into()];
+        h.labels = req.labels;
+        match store.insert_host(&h).await {
+            Ok(()) | Err(StoreError::Duplicate(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tracing::info!(host = %req.name, chain_ok, "credential issued");
+    Ok(EnrolResponse {
+        enrolment_id: enrolment.id.to_string(),
+        id_object: blob.id_object.into(),
+        encrypted_secret: blob.encrypted_secret.into(),
+    })
+}
+
+fn interval_secs(state: &AppState) -> i64 {
+    i64::try_from(state.inner.config.interval.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// `POST /api/v1/agent/activate`.
+pub async fn activate(
+    state: &AppState,
+    req: ActivateRequest,
+) -> Result<ActivateResponse, ApiError> {
+    let now = Utc::now();
+    let store = state.store();
+    let id = Uuid::parse_str(&req.enrolment_id)
+        .map_err(|_| ApiError::BadRequest("enrolment_id is not a uuid".into()))?;
+    let e = store
+        .take_enrolment(id)
+        .await?
+        .ok_or_else(|| ApiError::Forbidden("unknown or already used enrolment".into()))?;
+    if e.expires_at <= now {
+        return Err(ApiError::Forbidden("enrolment expired; enrol again".into()));
+    }
+    let presented = vouch_store::sha256(&req.secret.0);
+    if aws_lc_rs::constant_time::verify_slices_are_equal(&presented, &e.secret_sha256).is_err() {
+        tracing::warn!(host = %e.host_name, "credential activation failed");
+        return Err(ApiError::Forbidden(
+            "wrong credential secret: the AK is not in the TPM holding this EK".into(),
+        ));
+    }
+
+    let existing = store.host_by_name(&e.host_name).await?;
+    let keep = existing
+        .as_ref()
+        .filter(|h| h.status != HostStatus::Removed && h.ek_public == e.ek_public);
+    if existing.is_some()
+        && keep.is_none()
+        && existing
+            .as_ref()
+            .is_some_and(|h| h.status != HostStatus::Removed)
+    {
+        return Err(ApiError::Conflict(format!(
+            "host name {:?} is enrolled with a different TPM (EK)",
+            e.host_name
+        )));
+    }
+    // A host re-enrolling with the same TPM keeps its approval and baseline; a new or
+    // removed one starts over.
+    let mut h = match keep {
+        Some(h) => h.clone(),
+        None => {
+            let mut fresh = Host::new(
+                e.host_name.clone(),
+                e.ek_public.clone(),
+                e.ak_public.clone(),
+                e.ak_name.clone(),
+                interval_secs(state),
+                now,
+            );
+            if let Some(old) = &existing {
+                fresh.id = old.id;
+                fresh.version = old.version;
+                fresh.created_at = old.created_at;
+            }
+            fresh
+        }
+    };
+    h.ek_public.clone_from(&e.ek_public);
+    h.ek_cert.clone_from(&e.ek_cert);
+    h.ek_override_by.clone_from(&e.ek_override_by);
+    if h.ak_public != e.ak_public {
+        // A new AK: counters of the old one mean nothing for it.
+        h.counters = None;
+    }
+    h.ak_public.clone_from(&e.ak_public);
+    h.ak_name.clone_from(&e.ak_name);
+    h.tpm_manufacturer.clone_from(&e.tpm_manufacturer);
+    h.tpm_model.clone_from(&e.tpm_model);
+    h.labels.clone_from(&e.labels);
+    h.needs_event_log = true;
+    h.next_due = now;
+
+    let selector = state
+        .inner
+        .config
+        .auto_approve
+        .iter()
+        .find(|s| s.matches(&h.name, &h.labels));
+    if h.approved_at.is_none()
+        && e.ek_chain_ok
+        && let Some(s) = selector
+    {
+        h.approved_at = Some(now);
+        h.approved_by = Some(format!("auto:{s}"));
+    }
+    if h.approved_at.is_some() {
+        h.status = HostStatus::Unreachable;
+        h.reasons = vec!["approved; awaiting first attestation".into()];
+    } else {
+        h.status = HostStatus::AwaitingApproval;
+        h.reasons = vec![if e.ek_chain_ok {
+            "awaiting operator approval".into()
+        } else {
+            "enrolled with an EK override; awaiting operator approval".into()
+        }];
+    }
+    let (pem, sha) = state
+        .inner
+        .pki
+        .issue_client(&req.csr_pem, h.id)
+        .map_err(|e| ApiError::BadRequest(format!("cannot issue a certificate: {e}")))?;
+    h.client_cert_sha256 = Some(sha.to_vec());
+    let stored = store.update_host(&h, now).await?;
+    state
+        .audit(
+            &format!("agent:{}", h.name),
+            "enrol",
+            &h.name,
+            serde_json::json!({"host_id": h.id, "status": stored.status.as_str(),
+                "approved_by": stored.approved_by, "ek_override_by": stored.ek_override_by}),
+            now,
+        )
+        .await?;
+    tracing::info!(host = %h.name, status = %stored.status, "host enrolled");
+    state.inner.due.notify_waiters();
+    Ok(ActivateResponse {
+        host_id: h.id.to_string(),
+        status: crate::admin::api_status(stored.status),
+        client_certificate_pem: pem,
+        ca_certificate_pem: state.inner.pki.ca_pem().to_owned(),
+    })
+}
+
+/// `GET /api/v1/agent/challenge`: wait (up to the long-poll window) until the host is due,
+/// claim it, and issue a fresh nonce.
+pub async fn challenge(state: &AppState, host: Host) -> Result<ChallengeResponse, ApiError> {
+    let cfg = &state.inner.config;
+    let deadline = tokio::time::Instant::now()
+        .checked_add(cfg.long_poll)
+        .unwrap_or_else(tokio::time::Instant::now);
+    let mut host = host;
+    loop {
+        let now = Utc::now();
+        if host.approved_at.is_some()
+            && host.next_due <= now
+            && state
+                .store()
+                .claim_due(host.id, now, after(now, cfg.nonce_ttl))
+                .await?
+        {
+            let want_event_log = host.needs_event_log || host.event_log.is_none();
+            let nonce = random_bytes::<NONCE_LEN>()?;
+            state
+                .store()
+                .issue_nonce(
+                    host.id,
+                    &nonce,
+                    want_event_log,
+                    now,
+                    after(now, cfg.nonce_ttl),
+                )
+                .await?;
+            return Ok(ChallengeResponse {
+                due: true,
+                retry_after_ms: 0,
+                nonce: Some(nonce.to_vec().into()),
+                pcr_selection: Some(cfg.pcr_selection.clone()),
+                want_event_log,
+                status: crate::admin::api_status(host.status),
+            });
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Ok(ChallengeResponse {
+                due: false,
+                retry_after_ms: 250,
+                nonce: None,
+                pcr_selection: None,
+                want_event_log: false,
+                status: crate::admin::api_status(host.status),
+            });
+        }
+        // Sleep until due (re-checking every few seconds for other replicas' changes) or
+        // until an operator makes a host due here.
+        let until_due = host
+            .next_due
+            .signed_duration_since(now)
+            .to_std()
+            .unwrap_or_default();
+        let nap = left
+            .min(until_due.max(std::time::Duration::from_millis(50)))
+            .min(std::time::Duration::from_secs(5));
+        tokio::select! {
+            () = tokio::time::sleep(nap) => {}
+            () = state.inner.due.notified() => {}
+        }
+        host = state
+            .store()
+            .host_by_id(host.id)
+            .await?
+            .filter(|h| h.status != HostStatus::Removed)
+            .ok_or_else(|| ApiError::Forbidden("host was removed by an operator".into()))?;
+    }
+}
+
+/// `POST /api/v1/agent/evidence`.
+pub async fn evidence(
+    state: &AppState,
+    host: Host,
+    req: EvidenceRequest,
+) -> Result<EvidenceResponse, ApiError> {
+    let started = Instant::now();
+    let result = evidence_inner(state, host, req).await;
+    let label = match &result {
+        Ok(r) if r.status == vouch_api::HostStatus::Trusted => "trusted",
+        Ok(_) => "untrusted",
+        Err(_) => "rejected",
+    };
+    let secs = started.elapsed().as_secs_f64();
+    state.metrics(|| {
+        metrics::counter!(metric::ATTESTATIONS, "result" => label).increment(1);
+        metrics::histogram!(metric::DURATION).record(secs);
+    });
+    result
+}
+
+async fn evidence_inner(
+    state: &AppState,
+    host: Host,
+    req: EvidenceRequest,
+) -> Result<EvidenceResponse, ApiError> {
+    // 1. Decode everything; a malformed request changes nothing (not even the nonce).
+    let ev = appraise::decode(req)?;
+    let now = Utc::now();
+    // 2. The nonce: issued to this host, unused, unexpired. Consumed whatever follows.
+    match state.store().consume_nonce(host.id, &ev.nonce, now).await? {
+        NonceCheck::Valid { .. } => {}
+        NonceCheck::Expired => {
+            return Err(ApiError::Conflict(
+                "nonce expired; ask for a new challenge".into(),
+            ));
+        }
+        NonceCheck::Unknown => {
+            tracing::warn!(host = %host.name, "evidence with an unknown or used nonce");
+            return Err(ApiError::Conflict(
+                "unknown or already used nonce (replayed evidence?)".into(),
+            ));
+        }
+    }
+    // 3. Verify and appraise; retry on a concurrent host update.
+    let interval = TimeDelta::seconds(host.interval_secs.max(1));
+    let mut current = host;
+    for _ in 0..3 {
+        let ak_area = PublicArea::decode_tpmt(&current.ak_public)
+            .map_err(|e| ApiError::internal(format!("stored AK does not decode: {e}")))?;
+        let ak = AkVerifier::new(&ak_area)
+            .map_err(|e| ApiError::internal(format!("stored AK refused: {e}")))?;
+        let quote = vouch_tpm2::verify_quote(&ak, &ev.attest, &ev.signature, &ev.nonce, &ev.pcrs);
+        let policy = Policy {
+            required: &state.inner.selection,
+            interval,
+        };
+        let out = appraise::appraise(&current, quote, ev.event_log.as_deref(), &policy, now);
+        match state
+            .store()
+            .apply_attestation(&out.host, &out.record, now)
+            .await
+        {
+            Ok(stored) => {
+                tracing::info!(host = %stored.name, status = %stored.status,
+                    reasons = ?stored.reasons, "attestation");
+                return Ok(EvidenceResponse {
+                    status: crate::admin::api_status(stored.status),
+                    reasons: stored.reasons,
+                    next_due_ms: u64::try_from(
+                        stored
+                            .next_due
+                            .signed_duration_since(now)
+                            .num_milliseconds()
+                            .max(0),
+                    )
+                    .unwrap_or(0),
+                });
+            }
+            Err(StoreError::Conflict) => {
+                current = state
+                    .store()
+                    .host_by_id(current.id)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound("host disappeared".into()))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the host changed concurrently; retry".into(),
+    ))
+}

@@ -1,0 +1,485 @@
+//! Evidence: decoding (pure, before anything is consumed) and appraisal (pure: host record +
+//! verified quote + optional event log -> new host record + history entry).
+//!
+//! Checks, in order, each producing a reason that names what failed:
+//! 1. the quote verifies with the host's AK over the raw bytes, carries the nonce, and its
+//!    PCR digest matches the supplied values ([`vouch_tpm2::verify_quote`]);
+//! 2. it covers every PCR of the configured selection;
+//! 3. resetCount, restartCount and clock do not go backwards (a rolled-back or replayed
+//!    state). restartCount and clock are compared only within one TPM reset cycle: a TPM
+//!    Reset zeroes restartCount, and TPM2_Startup may restore an older NV clock;
+//! 4. a reboot (resetCount up), a PCR change, or no stored log requires a fresh event log;
+//!    a log must replay to the quoted boot PCRs (0-9, 14, and any quoted PCR it extends);
+//! 5. quoted PCRs and the log's machine state must equal the host's baseline; a differing
+//!    PCR names the first differing event when the baseline's log and the new log allow it.
+//!
+//! The first good attestation after approval (every check passed, a log accepted) becomes
+//! the baseline. Anything short of all checks passing is `untrusted`.
+
+use chrono::{DateTime, Utc};
+use vouch_api::EvidenceRequest;
+use vouch_store::{Attestation, Baseline, BaselineSource, Counters, Host, HostStatus, Pcrs};
+use vouch_tcglog::{EventLog, MachineState, TcgLogError};
+use vouch_tpm2::{Digest, HashAlg, PcrSelection, PcrValues, QuoteError, VerifiedQuote};
+
+use crate::error::ApiError;
+
+/// Largest event log accepted.
+pub const MAX_EVENT_LOG: usize = 1024 * 1024;
+/// Largest `TPMS_ATTEST` / `TPMT_SIGNATURE` accepted.
+pub const MAX_TPM_STRUCT: usize = 4096;
+/// Nonce length.
+pub const NONCE_LEN: usize = 32;
+/// PCRs a UEFI event log speaks for (TCG PC Client PFP §3.3.4); the log must explain them.
+pub const BOOT_LOG_PCRS: [u32; 11] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
+
+/// Evidence whose every structure decoded; nothing is verified yet.
+#[derive(Debug)]
+pub struct DecodedEvidence {
+    /// The nonce the agent answers.
+    pub nonce: Vec<u8>,
+    /// Raw `TPMS_ATTEST`.
+    pub attest: Vec<u8>,
+    /// Raw `TPMT_SIGNATURE`.
+    pub signature: Vec<u8>,
+    /// Supplied PCR values.
+    pub pcrs: PcrValues,
+    /// Event log (frames and replays).
+    pub event_log: Option<Vec<u8>>,
+}
+
+fn log_error(e: &TcgLogError) -> String {
+    match e {
+        TcgLogError::Malformed(d) => format!("malformed event log: {d}"),
+        TcgLogError::QuoteMismatch(m) => m.to_string(),
+    }
+}
+
+/// Decode everything in an evidence request, refusing malformed or oversized parts. Runs
+/// before the nonce is consumed, so a refused request changes nothing.
+pub fn decode(req: EvidenceRequest) -> Result<DecodedEvidence, ApiError> {
+    if req.nonce.0.len() != NONCE_LEN {
+        return Err(ApiError::BadRequest(format!(
+            "nonce is {} bytes, expected {NONCE_LEN}",
+            req.nonce.0.len()
+        )));
+    }
+    for (what, len) in [
+        ("attest", req.attest.0.len()),
+        ("signature", req.signature.0.len()),
+    ] {
+        if len > MAX_TPM_STRUCT {
+            return Err(ApiError::TooLarge(format!(
+                "{what} is {len} bytes; the limit is {MAX_TPM_STRUCT}"
+            )));
+        }
+    }
+    vouch_tpm2::Attest::decode(&req.attest.0)
+        .map_err(|e| ApiError::BadRequest(format!("malformed TPMS_ATTEST: {e}")))?;
+    vouch_tpm2::Signature::decode(&req.signature.0)
+        .map_err(|e| ApiError::BadRequest(format!("malformed TPMT_SIGNATURE: {e}")))?;
+    let mut pcrs = PcrValues::new();
+    for (bank, values) in &req.pcrs {
+        let alg = HashAlg::from_name(bank)
+            .ok_or_else(|| ApiError::BadRequest(format!("unknown PCR bank {bank:?}")))?;
+        for (index, hex) in values {
+            let i: u32 = index
+                .parse()
+                .ok()
+                .filter(|i| *i < vouch_tpm2::pcr::MAX_PCRS)
+                .ok_or_else(|| ApiError::BadRequest(format!("bad PCR index {index:?}")))?;
+            let d = Digest::from_hex(alg, hex).map_err(|_| {
+                ApiError::BadRequest(format!("PCR {bank}:{index} is not a {bank} digest in hex"))
+            })?;
+            pcrs.insert(i, d);
+        }
+    }
+    if let Some(log) = &req.event_log {
+        if log.0.len() > MAX_EVENT_LOG {
+            return Err(ApiError::TooLarge(format!(
+                "event log is {} bytes; the limit is {MAX_EVENT_LOG}",
+                log.0.len()
+            )));
+        }
+        let parsed = EventLog::parse(&log.0).map_err(|e| ApiError::BadRequest(log_error(&e)))?;
+        vouch_tcglog::replay(&parsed).map_err(|e| ApiError::BadRequest(log_error(&e)))?;
+    }
+    Ok(DecodedEvidence {
+        nonce: req.nonce.0,
+        attest: req.attest.0,
+        signature: req.signature.0,
+        pcrs,
+        event_log: req.event_log.map(|b| b.0),
+    })
+}
+
+/// PCR values as the store and the API keep them.
+#[must_use]
+pub fn pcr_map(values: &PcrValues) -> Pcrs {
+    let mut out = Pcrs::new();
+    for (bank, index, d) in values.iter() {
+        out.entry(bank.name().to_owned())
+            .or_default()
+            .insert(index.to_string(), d.to_hex());
+    }
+    out
+}
+
+/// What appraisal needs besides the host and the evidence.
+#[derive(Debug)]
+pub struct Policy<'a> {
+    /// PCRs every quote must cover.
+    pub required: &'a PcrSelection,
+    /// The host's interval.
+    pub interval: chrono::TimeDelta,
+}
+
+fn after(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
+    t.checked_add_signed(d).unwrap_or(t)
+}
+
+/// Delay before asking again when a log is needed (short, but never a hot loop).
+const RETRY_SOON: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
+/// The outcome of one attestation.
+#[derive(Debug)]
+pub struct Appraisal {
+    /// The host record to store.
+    pub host: Host,
+    /// The history entry.
+    pub record: Attestation,
+}
+
+/// Appraise verified (or refused) quote evidence against the host's stored state.
+#[must_use]
+pub fn appraise(
+    host: &Host,
+    quote: Result<VerifiedQuote, QuoteError>,
+    event_log: Option<&[u8]>,
+    policy: &Policy<'_>,
+    now: DateTime<Utc>,
+) -> Appraisal {
+    let mut h = host.clone();
+    let mut reasons: Vec<String> = Vec::new();
+    let finish = |mut h: Host, reasons: Vec<String>, counters, pcrs| {
+        let status = if reasons.is_empty() {
+            HostStatus::Trusted
+        } else {
+            HostStatus::Untrusted
+        };
+        h.status = status;
+        h.reasons.clone_from(&reasons);
+        if status == HostStatus::Trusted {
+            h.last_good = Some(now);
+        }
+        h.next_due = if h.needs_event_log {
+            after(now, RETRY_SOON.min(policy.interval))
+        } else {
+            after(now, policy.interval)
+        };
+        let record = Attestation {
+            host_id: h.id,
+            at: now,
+            status,
+            reasons,
+            counters,
+            pcrs,
+        };
+        Appraisal { host: h, record }
+    };
+
+    let q = match quote {
+        Ok(q) => q,
+        Err(e) => {
+            reasons.push(format!("quote verification failed: {e}"));
+            return finish(h, reasons, None, None);
+        }
+    };
+    let quoted = pcr_map(&q.pcrs);
+    let counters = Counters {
+        reset_count: q.clock_info.reset_count,
+        restart_count: q.clock_info.restart_count,
+        clock: q.clock_info.clock,
+    };
+
+    let missing: Vec<String> = policy
+        .required
+        .iter()
+        .filter(|(bank, index)| q.pcrs.get(*bank, *index).is_none())
+        .map(|(bank, index)| format!("{bank}:{index}"))
+        .collect();
+    if !missing.is_empty() {
+        reasons.push(format!(
+            "the quote does not cover required PCR(s) {}",
+            missing.join(", ")
+        ));
+        return finish(h, reasons, Some(counters), Some(quoted));
+    }
+
+    if let Some(old) = h.counters
+        && let Some(r) = rollback(old, counters)
+    {
+        // Keep the high-water mark: stored counters never move backwards.
+        reasons.push(r);
+        return finish(h, reasons, Some(counters), Some(quoted));
+    }
+    let rebooted = h
+        .counters
+        .filter(|old| counters.reset_count > old.reset_count)
+        .map(|old| (old.reset_count, counters.reset_count));
+    h.counters = Some(counters);
+    h.last_seen = Some(now);
+    h.stale_after = Some(after(
+        now,
+        policy.interval.checked_mul(2).unwrap_or(policy.interval),
+    ));
+    let pcrs_changed = h.last_pcrs.as_ref().is_some_and(|p| *p != quoted);
+    h.last_pcrs = Some(quoted.clone());
+    if rebooted.is_some() || pcrs_changed {
+        h.needs_event_log = true;
+    }
+
+    // The event log.
+    let mut fresh_log = false;
+    match event_log {
+        Some(bytes) => match check_log(bytes, &q.pcrs) {
+            Ok(state) => {
+                h.event_log = Some(bytes.to_vec());
+                h.event_log_sha256 = Some(vouch_store::sha256(bytes).to_vec());
+                h.last_machine_state = state;
+                h.needs_event_log = false;
+                fresh_log = true;
+            }
+            Err(reason) => {
+                h.needs_event_log = true;
+                reasons.push(reason);
+            }
+        },
+        None if h.needs_event_log || h.event_log.is_none() => {
+            h.needs_event_log = true;
+            reasons.push(match rebooted {
+                Some((a, b)) => format!(
+                    "TPM reset (reboot) detected: resetCount {a} -> {b}; a fresh event log is required"
+                ),
+                None if pcrs_changed => {
+                    "quoted PCRs changed; a fresh event log is required".to_owned()
+                }
+                None => "no event log on record; the next evidence must carry one".to_owned(),
+            });
+        }
+        None => {}
+    }
+
+    // The baseline.
+    match &h.baseline {
+        Some(b) => {
+            reasons.extend(compare_pcrs(
+                &b.pcrs,
+                &q.pcrs,
+                h.baseline_event_log.as_deref(),
+                event_log.filter(|_| fresh_log),
+            ));
+            if fresh_log
+                && let (Some(want), Some(got)) = (&b.machine_state, &h.last_machine_state)
+                && want != got
+            {
+                reasons.push(format!(
+                    "machine state differs from the baseline: {}",
+                    differing_keys(want, got).join(", ")
+                ));
+            }
+            if reasons.iter().any(|r| r.starts_with("PCR ")) && !fresh_log {
+                // Ask for the log next time, to name the event.
+                h.needs_event_log = true;
+            }
+        }
+        None if reasons.is_empty() && h.approved_at.is_some() && h.event_log.is_some() => {
+            h.baseline = Some(Baseline {
+                pcrs: quoted.clone(),
+                machine_state: h.last_machine_state.clone(),
+                source: BaselineSource::Learned,
+                set_at: now,
+                set_by: None,
+            });
+            h.baseline_event_log.clone_from(&h.event_log);
+        }
+        None => {
+            if reasons.is_empty() {
+                reasons.push("no baseline yet".to_owned());
+            }
+        }
+    }
+    finish(h, reasons, Some(counters), Some(quoted))
+}
+
+fn rollback(old: Counters, new: Counters) -> Option<String> {
+    let tail = "rolled-back or replayed TPM state";
+    if new.reset_count < old.reset_count {
+        return Some(format!(
+            "TPM resetCount went backwards ({} -> {}): {tail}",
+            old.reset_count, new.reset_count
+        ));
+    }
+    if new.reset_count == old.reset_count {
+        if new.restart_count < old.restart_count {
+            return Some(format!(
+                "TPM restartCount went backwards ({} -> {}): {tail}",
+                old.restart_count, new.restart_count
+            ));
+        }
+        if new.clock < old.clock {
+            return Some(format!(
+                "TPM clock went backwards ({} -> {} ms): {tail}",
+                old.clock, new.clock
+            ));
+        }
+    }
+    None
+}
+
+/// The log must replay to the quoted boot PCRs; returns its machine state as JSON.
+fn check_log(bytes: &[u8], quoted: &PcrValues) -> Result<Option<serde_json::Value>, String> {
+    let log = EventLog::parse(bytes).map_err(|e| log_error(&e))?;
+    let replay = vouch_tcglog::replay(&log).map_err(|e| log_error(&e))?;
+    let mut covered = PcrValues::new();
+    for (bank, index, value) in quoted.iter() {
+        if BOOT_LOG_PCRS.contains(&index) || replay.pcrs().get(bank, index).is_some() {
+            covered.insert(index, *value);
+        }
+    }
+    vouch_tcglog::compare_with_quote(&log, &replay, &covered).map_err(|m| m.to_string())?;
+    let state = MachineState::from_log(&log)
+        .ok()
+        .and_then(|s| serde_json::to_value(s).ok());
+    Ok(state)
+}
+
+fn short(hex: &str) -> &str {
+    hex.get(..16).unwrap_or(hex)
+}
+
+/// One reason per quoted PCR that differs from (or is absent in) the baseline.
+fn compare_pcrs(
+    baseline: &Pcrs,
+    quoted: &PcrValues,
+    baseline_log: Option<&[u8]>,
+    new_log: Option<&[u8]>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (bank, index, value) in quoted.iter() {
+        let want = baseline
+            .get(bank.name())
+            .and_then(|b| b.get(&index.to_string()));
+        let got = value.to_hex();
+        match want {
+            None => out.push(format!("PCR {bank}:{index} is not in the baseline")),
+            Some(want) if *want != got => {
+                let mut reason = format!(
+                    "PCR {bank}:{index} differs from the baseline (baseline {}…, quoted {}…)",
+                    short(want),
+                    short(&got)
+                );
+                if let (Some(a), Some(b)) = (baseline_log, new_log)
+                    && let Some(event) = first_difference(a, b, bank, index)
+                {
+                    reason.push_str("; ");
+                    reason.push_str(&event);
+                }
+                out.push(reason);
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// The first event extending `index` whose `bank` digest differs between two logs.
+fn first_difference(baseline: &[u8], new: &[u8], bank: HashAlg, index: u32) -> Option<String> {
+    let (a, b) = (EventLog::parse(baseline).ok()?, EventLog::parse(new).ok()?);
+    let pick = |log: &EventLog<'_>| -> Vec<(usize, String, Option<Digest>)> {
+        log.events()
+            .map_while(Result::ok)
+            .filter(|e| e.pcr() == index && e.is_extended())
+            .map(|e| (e.index(), e.event_type().to_string(), e.digests().get(bank)))
+            .collect()
+    };
+    let (ea, eb) = (pick(&a), pick(&b));
+    let n = ea.len().max(eb.len());
+    for i in 0..n {
+        match (ea.get(i), eb.get(i)) {
+            (Some(x), Some(y)) if x.2 == y.2 => {}
+            (Some(x), Some(y)) => {
+                return Some(format!(
+                    "first differing event: #{} {} (baseline #{} {})",
+                    y.0, y.1, x.0, x.1
+                ));
+            }
+            (None, Some(y)) => {
+                return Some(format!(
+                    "first differing event: #{} {} (not in the baseline log)",
+                    y.0, y.1
+                ));
+            }
+            (Some(x), None) => {
+                return Some(format!(
+                    "first differing event: baseline event #{} {} is missing",
+                    x.0, x.1
+                ));
+            }
+            (None, None) => return None,
+        }
+    }
+    None
+}
+
+fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    match (a.as_object(), b.as_object()) {
+        (Some(x), Some(y)) => {
+            let mut keys: Vec<String> = x
+                .keys()
+                .chain(y.keys())
+                .filter(|k| x.get(*k) != y.get(*k))
+                .cloned()
+                .collect();
+            keys.sort();
+            keys.dedup();
+            keys
+        }
+        _ => vec!["(whole state)".to_owned()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counters(r: u32, s: u32, c: u64) -> Counters {
+        Counters {
+            reset_count: r,
+            restart_count: s,
+            clock: c,
+        }
+    }
+
+    #[test]
+    fn counters_going_backwards_are_rollback() {
+        assert!(rollback(counters(2, 0, 10), counters(1, 0, 99)).is_some());
+        assert!(rollback(counters(2, 3, 10), counters(2, 2, 99)).is_some());
+        assert!(rollback(counters(2, 3, 10), counters(2, 3, 9)).is_some());
+    }
+
+    #[test]
+    fn counters_moving_forward_are_fine() {
+        assert!(rollback(counters(2, 3, 10), counters(2, 3, 10)).is_none());
+        assert!(rollback(counters(2, 3, 10), counters(2, 4, 11)).is_none());
+        // A TPM reset zeroes restartCount and may restore an older clock.
+        assert!(rollback(counters(2, 3, 10), counters(3, 0, 5)).is_none());
+    }
+
+    #[test]
+    fn differing_keys_names_changed_fields() {
+        let a = serde_json::json!({"secure_boot": "enabled", "kernel_cmdline": "ro"});
+        let b = serde_json::json!({"secure_boot": "disabled", "kernel_cmdline": "ro"});
+        assert_eq!(differing_keys(&a, &b), ["secure_boot"]);
+    }
+}

@@ -1,0 +1,187 @@
+//! Service configuration and the auto-approval selector.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vouch_store::Labels;
+
+/// PCRs the verifier quotes by default: the boot PCRs a UEFI event log speaks for.
+pub const DEFAULT_PCR_SELECTION: &str = "sha256:0,1,2,3,4,5,6,7,8,9,14";
+
+/// Everything `vouch serve` needs. Build with [`ServeConfig::new`] and adjust fields.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on (port 0 picks a free port; see [`crate::ServerHandle::local_addr`]).
+    pub listen: SocketAddr,
+    /// Data directory: `ca.pem`, `ca.key`, `admin.token`, and `vouch.db` for SQLite.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL; `None` for SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Extra trusted EK CA certificates (PEM or DER files), beside the bundled vendor roots.
+    pub ek_roots: Option<PathBuf>,
+    /// Default attestation interval.
+    pub interval: Duration,
+    /// Hosts matching any selector are approved automatically, if their EK chains to an
+    /// allowed root (never with an EK override). Empty: every host waits for an operator.
+    pub auto_approve: Vec<Selector>,
+    /// PCR selection to quote, tpm2-tools syntax (`sha256:0,1,...+sha1:0,...`).
+    pub pcr_selection: String,
+    /// Attestation records kept per host.
+    pub history_limit: u32,
+    /// Lifetime of a challenge nonce.
+    pub nonce_ttl: Duration,
+    /// How long `GET /api/v1/agent/challenge` waits for the host to become due.
+    pub long_poll: Duration,
+    /// Lifetime of an enrolment credential challenge.
+    pub enrolment_ttl: Duration,
+    /// Extra DNS names / IP addresses for the server certificate (the listen address,
+    /// `localhost` and `127.0.0.1` are always included).
+    pub server_names: Vec<String>,
+}
+
+impl ServeConfig {
+    /// Defaults: SQLite, 60 s interval, the default PCR selection, 100 history records per
+    /// host, 2 min nonces, 20 s long-poll, 5 min enrolments, no auto-approval.
+    #[must_use]
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            data_dir,
+            database_url: None,
+            ek_roots: None,
+            interval: Duration::from_secs(60),
+            auto_approve: Vec::new(),
+            pcr_selection: DEFAULT_PCR_SELECTION.to_owned(),
+            history_limit: 100,
+            nonce_ttl: Duration::from_secs(120),
+            long_poll: Duration::from_secs(20),
+            enrolment_ttl: Duration::from_secs(300),
+            server_names: Vec::new(),
+        }
+    }
+}
+
+/// An auto-approval selector: `name=GLOB` or `label:KEY=GLOB` (`*` any run, `?` one
+/// character), several joined with `,` must all match. Example: `name=edge-*,label:site=lon*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    text: String,
+    terms: Vec<(Term, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Term {
+    Name,
+    Label(String),
+}
+
+/// A selector that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad selector {0:?}: expected name=GLOB or label:KEY=GLOB, joined by ','")]
+pub struct SelectorError(String);
+
+impl core::str::FromStr for Selector {
+    type Err = SelectorError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || SelectorError(s.to_owned());
+        let mut terms = Vec::new();
+        for part in s.split(',') {
+            let (key, glob) = part.trim().split_once('=').ok_or_else(bad)?;
+            let term = if key == "name" {
+                Term::Name
+            } else if let Some(label) = key.strip_prefix("label:").filter(|l| !l.is_empty()) {
+                Term::Label(label.to_owned())
+            } else {
+                return Err(bad());
+            };
+            if glob.is_empty() {
+                return Err(bad());
+            }
+            terms.push((term, glob.to_owned()));
+        }
+        Ok(Self {
+            text: s.to_owned(),
+            terms,
+        })
+    }
+}
+
+impl core::fmt::Display for Selector {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Selector {
+    /// True when every term matches.
+    #[must_use]
+    pub fn matches(&self, name: &str, labels: &Labels) -> bool {
+        !self.terms.is_empty()
+            && self.terms.iter().all(|(term, glob)| match term {
+                Term::Name => glob_match(glob, name),
+                Term::Label(key) => labels.get(key).is_some_and(|v| glob_match(glob, v)),
+            })
+    }
+}
+
+/// `*` matches any run of characters, `?` exactly one; everything else literally.
+fn glob_match(glob: &str, text: &str) -> bool {
+    let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
+    let (mut gi, mut ti) = (0_usize, 0_usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match g.get(gi) {
+            Some('*') => {
+                star = Some((gi, ti));
+                gi = gi.saturating_add(1);
+            }
+            Some(c) if *c == '?' || Some(c) == t.get(ti) => {
+                gi = gi.saturating_add(1);
+                ti = ti.saturating_add(1);
+            }
+            _ => match star {
+                Some((sg, st)) => {
+                    gi = sg.saturating_add(1);
+                    ti = st.saturating_add(1);
+                    star = Some((sg, ti));
+                }
+                None => return false,
+            },
+        }
+    }
+    g.get(gi..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_stars_and_questions() {
+        assert!(glob_match("edge-*", "edge-01"));
+        assert!(glob_match("edge-*", "edge-"));
+        assert!(!glob_match("edge-*", "core-01"));
+        assert!(glob_match("e?ge-*1", "edge-0001"));
+        assert!(!glob_match("edge", "edge-1"));
+        assert!(glob_match("*", ""));
+    }
+
+    #[test]
+    fn selector_requires_every_term() {
+        let s: Selector = "name=edge-*,label:site=lon*".parse().unwrap();
+        let lon = Labels::from([("site".to_owned(), "london".to_owned())]);
+        assert!(s.matches("edge-1", &lon));
+        assert!(!s.matches("edge-1", &Labels::new()));
+        assert!(!s.matches("core-1", &lon));
+    }
+
+    #[test]
+    fn selector_rejects_garbage() {
+        for bad in ["", "edge-*", "host=x", "label:=x", "name="] {
+            assert!(bad.parse::<Selector>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `ApiError`: every failure a handler returns, mapped to a status and `{"error": "..."}`.
+//! Internal errors are logged with their cause and answered with "internal error" only.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use vouch_api::ApiErrorBody;
+use vouch_store::StoreError;
+
+/// A request the verifier refuses or cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed input (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No or wrong credentials (401): admin token, or agent certificate.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such host (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Conflicts with the stored state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body or a field is too large (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// Something on our side failed (500); the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    #[must_use]
+    pub const fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub(crate) fn internal(e: impl core::fmt::Display) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let body = ApiErrorBody {
+            error: self.to_string(),
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => {
+                Self::Conflict("the host changed concurrently; retry".to_owned())
+            }
+            StoreError::Duplicate(what) => Self::Conflict(format!("{what} already exists")),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let text = r.body_text();
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::TooLarge(format!("request body too large: {text}"))
+            }
+            _ => Self::BadRequest(text),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s (JSON bodies, 400/413).
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}

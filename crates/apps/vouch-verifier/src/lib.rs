@@ -1,0 +1,58 @@
+//! The Vouch verifier (`vouch serve`) as a library: enrolment, scheduling, challenges,
+//! appraisal, history and the operator API, over HTTPS with optional client certificates.
+//!
+//! Start it with [`serve`] (binds, returns a [`ServerHandle`] with the bound address and a
+//! shutdown method), or build a [`Verifier`] and drive [`Verifier::router`] with
+//! `tower::ServiceExt::oneshot` in tests. Routes and their JSON are those of `vouch-api`,
+//! plus `POST /api/v1/hosts/{name}/baseline` ([`admin::BaselineRequest`]) and
+//! `GET /api/v1/hosts/{name}/history`; the OpenAPI document at `/api/openapi.json` is
+//! generated from the handlers ([`routes::openapi`]), browsable at `/api/docs`.
+//!
+//! # Trust assumptions
+//!
+//! * The data directory and the database are trusted: they hold the CA key (`ca.key`,
+//!   0600), the admin-token hashes and every host's baseline.
+//! * A host's identity is its EK, trusted only through an EK certificate chain to the
+//!   bundled vendor roots or `--ek-roots` ([`vouch_x509::RootStore`]) whose key equals the
+//!   TPM's EK. Enrolment **fails closed** without one, unless an operator recorded an audited
+//!   per-host override; such hosts are never approved automatically.
+//! * The AK is bound to the EK by MakeCredential: only the TPM holding the EK can recover the
+//!   32-byte secret (kept as a hash) with the AK loaded; it must be a restricted signing key.
+//!   Activation issues a client certificate (CN and SAN URI = host id); agent routes accept
+//!   only the certificate issued at the host's latest activation, and none once removed.
+//! * Evidence is trusted only after: the nonce was issued to this host, is unused and
+//!   unexpired (consumed atomically); the quote verifies with the stored AK over the raw
+//!   bytes and covers the configured PCRs; the TPM counters did not go backwards; the event
+//!   log replays to the quoted boot PCRs; PCRs and machine state equal the baseline. See
+//!   [`appraise`]. Malformed or oversized evidence is refused with a 4xx before anything is
+//!   consumed or changed.
+//! * No host is reported trusted on stored state alone: at start every trusted host becomes
+//!   `unreachable` ("verifier restarted; awaiting fresh evidence") and due now; a trusted
+//!   host without valid evidence for two intervals becomes `unreachable`. The six states are
+//!   those of `vouch_api::HostStatus`; an approved host that has not attested yet is
+//!   `unreachable` ("approved; awaiting first attestation").
+//! * Auto-approval ([`config::Selector`]): `name=GLOB` / `label:KEY=GLOB` terms, joined by
+//!   `,` (all must match); several selectors: any may match. Only with a valid EK chain.
+//! * Admin routes need `Authorization: Bearer <token>`; tokens are stored as SHA-256 only.
+//!   Every admin action is audited. Tokens and secrets are never logged.
+//! * Several replicas may share one PostgreSQL: nonces, claims and host updates are atomic in
+//!   the store; each replica needs the same `ca.pem`/`ca.key` (copy the data directory). A
+//!   restarting replica demotes the whole fleet's trusted hosts until they attest again.
+
+pub mod admin;
+pub mod agent;
+pub mod appraise;
+pub mod config;
+pub mod error;
+pub mod pki;
+pub mod routes;
+mod server;
+pub mod state;
+
+pub use agent::ClientIdentity;
+pub use config::{DEFAULT_PCR_SELECTION, Selector, ServeConfig};
+pub use error::ApiError;
+pub use server::{
+    ADMIN_TOKEN_FILE, RESTART_REASON, STALE_REASON, ServeError, ServerHandle, Verifier, serve,
+};
+pub use state::AppState;

@@ -1,0 +1,259 @@
+//! HTTP routes: thin handlers (extract, call the domain, return), documented with utoipa so
+//! `/api/openapi.json` is generated from them.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vouch_api::{
+    ActivateRequest, ActivateResponse, ApiErrorBody, AttestationRecord, ChallengeResponse,
+    EkOverrideRequest, EnrolRequest, EnrolResponse, EvidenceRequest, EvidenceResponse, HostDetail,
+    HostSummary,
+};
+
+use crate::admin::{self, Admin, BaselineRequest};
+use crate::agent::{self, AgentHost};
+use crate::error::{ApiError, ApiJson};
+use crate::state::{AppState, metric};
+
+/// Body limit of the evidence route: an event log of up to 1 MiB in base64, plus the rest.
+/// Larger logs inside this limit get a precise 413 from the decoder.
+pub const EVIDENCE_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// Body limit of every other route.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Vouch verifier", description = "TPM 2.0 remote attestation: enrolment, challenges, evidence, hosts"),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The application router (no TLS): what [`crate::serve`] runs behind its accept loop, and
+/// what tests drive with `tower::ServiceExt::oneshot`. Agent routes read the
+/// [`agent::ClientIdentity`] extension the accept loop inserts.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = openapi_router().split_for_parts();
+    api.merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+        .route("/metrics", axum::routing::get(metrics))
+        .route("/healthz", axum::routing::get(healthz))
+        .with_state(state)
+}
+
+/// The generated OpenAPI document.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi_router().into_openapi()
+}
+
+fn openapi_router() -> OpenApiRouter<AppState> {
+    let evidence = OpenApiRouter::new()
+        .routes(routes!(evidence))
+        .layer(DefaultBodyLimit::max(EVIDENCE_BODY_LIMIT));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(enrol))
+        .routes(routes!(activate))
+        .routes(routes!(challenge))
+        .routes(routes!(agent_status))
+        .routes(routes!(list_hosts))
+        .routes(routes!(get_host, delete_host))
+        .routes(routes!(approve_host))
+        .routes(routes!(attest_host))
+        .routes(routes!(ek_override))
+        .routes(routes!(baseline))
+        .routes(routes!(history))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(evidence)
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Enrol: present EK (with certificate) and AK; get a credential challenge.
+#[utoipa::path(post, path = "/api/v1/agent/enrol", tag = "agent", request_body = EnrolRequest,
+    responses((status = 200, body = EnrolResponse),
+        (status = 400, body = ApiErrorBody), (status = 403, description = "EK not trusted", body = ApiErrorBody),
+        (status = 409, description = "name taken by another TPM", body = ApiErrorBody)))]
+async fn enrol(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<EnrolRequest>,
+) -> ApiResult<EnrolResponse> {
+    agent::enrol(&st, req).await.map(Json)
+}
+
+/// Activate: prove the AK lives in the EK's TPM; get a client certificate.
+#[utoipa::path(post, path = "/api/v1/agent/activate", tag = "agent", request_body = ActivateRequest,
+    responses((status = 200, body = ActivateResponse), (status = 400, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody)))]
+async fn activate(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<ActivateRequest>,
+) -> ApiResult<ActivateResponse> {
+    agent::activate(&st, req).await.map(Json)
+}
+
+/// Long-poll until the host is due; then a fresh single-use nonce (mutual TLS).
+#[utoipa::path(get, path = "/api/v1/agent/challenge", tag = "agent",
+    responses((status = 200, body = ChallengeResponse), (status = 401, body = ApiErrorBody)))]
+async fn challenge(
+    State(st): State<AppState>,
+    AgentHost(host): AgentHost,
+) -> ApiResult<ChallengeResponse> {
+    agent::challenge(&st, host).await.map(Json)
+}
+
+/// Evidence answering a challenge (mutual TLS).
+#[utoipa::path(post, path = "/api/v1/agent/evidence", tag = "agent", request_body = EvidenceRequest,
+    responses((status = 200, body = EvidenceResponse),
+        (status = 400, description = "malformed evidence; nothing changed", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody),
+        (status = 409, description = "unknown, used or expired nonce; nothing changed", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody)))]
+async fn evidence(
+    State(st): State<AppState>,
+    AgentHost(host): AgentHost,
+    ApiJson(req): ApiJson<EvidenceRequest>,
+) -> ApiResult<EvidenceResponse> {
+    agent::evidence(&st, host, req).await.map(Json)
+}
+
+/// The calling host's own status (mutual TLS).
+#[utoipa::path(get, path = "/api/v1/agent/status", tag = "agent",
+    responses((status = 200, body = HostSummary), (status = 401, body = ApiErrorBody)))]
+async fn agent_status(AgentHost(host): AgentHost) -> Json<HostSummary> {
+    Json(admin::summary(&host))
+}
+
+/// All hosts but removed ones.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", security(("admin_token" = [])),
+    responses((status = 200, body = [HostSummary]), (status = 401, body = ApiErrorBody)))]
+async fn list_hosts(State(st): State<AppState>, _admin: Admin) -> ApiResult<Vec<HostSummary>> {
+    admin::list(&st).await.map(Json)
+}
+
+/// One host, with baseline, machine state and recent history.
+#[utoipa::path(get, path = "/api/v1/hosts/{name}", tag = "hosts", security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = HostDetail), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody)))]
+async fn get_host(
+    State(st): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<HostDetail> {
+    admin::detail(&st, &name).await.map(Json)
+}
+
+/// Remove a host: its certificate stops working at once.
+#[utoipa::path(delete, path = "/api/v1/hosts/{name}", tag = "hosts", security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = HostSummary), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody)))]
+async fn delete_host(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<HostSummary> {
+    admin::remove(&st, &admin, &name).await.map(Json)
+}
+
+/// Approve an enrolled host; it is challenged at once.
+#[utoipa::path(post, path = "/api/v1/hosts/{name}/approve", tag = "hosts", security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = HostSummary), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn approve_host(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<HostSummary> {
+    admin::approve(&st, &admin, &name).await.map(Json)
+}
+
+/// Make a host due now.
+#[utoipa::path(post, path = "/api/v1/hosts/{name}/attest", tag = "hosts", security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = HostSummary), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody)))]
+async fn attest_host(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<HostSummary> {
+    admin::attest(&st, &admin, &name).await.map(Json)
+}
+
+/// Allow a host name to enrol without a valid EK certificate chain (audited).
+#[utoipa::path(post, path = "/api/v1/hosts/{name}/ek-override", tag = "hosts", security(("admin_token" = [])),
+    params(("name" = String, Path)), request_body = EkOverrideRequest,
+    responses((status = 200, body = HostSummary), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody)))]
+async fn ek_override(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<EkOverrideRequest>,
+) -> ApiResult<HostSummary> {
+    admin::ek_override(&st, &admin, &name, req).await.map(Json)
+}
+
+/// Pin the host's current state as its baseline, or reset it to be learned again.
+#[utoipa::path(post, path = "/api/v1/hosts/{name}/baseline", tag = "hosts", security(("admin_token" = [])),
+    params(("name" = String, Path)), request_body = BaselineRequest,
+    responses((status = 200, body = HostSummary), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn baseline(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<BaselineRequest>,
+) -> ApiResult<HostSummary> {
+    admin::baseline(&st, &admin, &name, req).await.map(Json)
+}
+
+/// A host's attestation history, newest first (bounded by the retention setting).
+#[utoipa::path(get, path = "/api/v1/hosts/{name}/history", tag = "hosts", security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = [AttestationRecord]), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody)))]
+async fn history(
+    State(st): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Vec<AttestationRecord>> {
+    admin::history(&st, &name).await.map(Json)
+}
+
+async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let counts = st.store().count_by_status().await?;
+    st.metrics(|| {
+        for (status, n) in counts {
+            #[expect(clippy::cast_precision_loss, reason = "host counts are far below 2^52")]
+            metrics::gauge!(metric::HOSTS, "status" => status.as_str()).set(n as f64);
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.inner.prometheus.render(),
+    ))
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}

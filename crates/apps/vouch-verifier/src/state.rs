@@ -1,0 +1,112 @@
+//! Shared service state, passed to every handler (no globals).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use vouch_store::{AuditEntry, Store};
+use vouch_tpm2::PcrSelection;
+use vouch_x509::RootStore;
+
+use crate::config::ServeConfig;
+use crate::pki::Pki;
+
+/// Metric names.
+pub mod metric {
+    /// Counter, label `result`: trusted, untrusted, rejected.
+    pub const ATTESTATIONS: &str = "vouch_attestations_total";
+    /// Gauge, label `status`.
+    pub const HOSTS: &str = "vouch_hosts";
+    /// Histogram, seconds from evidence received to verdict stored.
+    pub const DURATION: &str = "vouch_attestation_duration_seconds";
+}
+
+/// Everything handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub pki: Pki,
+    pub roots: RootStore,
+    pub config: ServeConfig,
+    pub selection: PcrSelection,
+    pub recorder: PrometheusRecorder,
+    pub prometheus: PrometheusHandle,
+    /// Woken when an operator makes a host due (approve, attest, baseline).
+    pub due: tokio::sync::Notify,
+}
+
+impl core::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AppState")
+            .field("backend", &self.inner.store.backend_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub(crate) fn new(
+        store: Store,
+        pki: Pki,
+        roots: RootStore,
+        config: ServeConfig,
+        selection: PcrSelection,
+    ) -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(metric::DURATION.to_owned()),
+                &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
+            )
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let prometheus = recorder.handle();
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                pki,
+                roots,
+                config,
+                selection,
+                recorder,
+                prometheus,
+                due: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Record metrics into this service's own recorder (no process-global recorder).
+    pub(crate) fn metrics<T>(&self, f: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(&self.inner.recorder, f)
+    }
+
+    /// Append to the audit log.
+    pub(crate) async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), vouch_store::StoreError> {
+        tracing::info!(actor, action, target, "audit");
+        self.inner
+            .store
+            .audit(&AuditEntry {
+                at: now,
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                target: target.to_owned(),
+                detail,
+            })
+            .await
+    }
+}

@@ -1,0 +1,489 @@
+//! Router behaviours driven with `tower::ServiceExt::oneshot` (no sockets), and one real
+//! TLS socket test for the agent routes' client-certificate requirement.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    reason = "tests"
+)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{Duration, Utc};
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+use vouch_store::{Host, HostStatus, NonceCheck};
+use vouch_verifier::{ClientIdentity, ServeConfig, Verifier};
+
+struct Fixture {
+    verifier: Verifier,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    let verifier = Verifier::build(config).await.unwrap();
+    let token = std::fs::read_to_string(dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    Fixture {
+        verifier,
+        token,
+        _dir: dir,
+    }
+}
+
+async fn call(f: &Fixture, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let resp = f.verifier.router().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// A TPMT_PUBLIC of an RSA-2048 restricted signing key (RSASSA/SHA-256) with an arbitrary
+/// odd modulus: a valid AK shape whose private key nobody has.
+fn ak_public() -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&0x0001_u16.to_be_bytes()); // TPM_ALG_RSA
+    p.extend_from_slice(&0x000b_u16.to_be_bytes()); // nameAlg SHA-256
+    p.extend_from_slice(&0x0005_0072_u32.to_be_bytes()); // fixedTPM|fixedParent|sdo|uwa|restricted|sign
+    p.extend_from_slice(&0_u16.to_be_bytes()); // authPolicy
+    p.extend_from_slice(&0x0010_u16.to_be_bytes()); // symmetric NULL
+    p.extend_from_slice(&0x0014_u16.to_be_bytes()); // RSASSA
+    p.extend_from_slice(&0x000b_u16.to_be_bytes()); // SHA-256
+    p.extend_from_slice(&2048_u16.to_be_bytes());
+    p.extend_from_slice(&0_u32.to_be_bytes()); // exponent 65537
+    p.extend_from_slice(&256_u16.to_be_bytes());
+    let mut n = vec![0xc5_u8; 256];
+    n[255] = 0xc7;
+    p.extend_from_slice(&n);
+    p
+}
+
+/// An approved, trusted host and the identity its certificate would give.
+async fn trusted_host(f: &Fixture) -> (Host, ClientIdentity) {
+    let now = Utc::now();
+    let mut h = Host::new("h1".into(), vec![1], ak_public(), vec![0, 0x0b], 60, now);
+    h.status = HostStatus::Trusted;
+    h.reasons = vec![];
+    h.approved_at = Some(now);
+    let cert_sha256 = vouch_store::sha256(b"client cert");
+    h.client_cert_sha256 = Some(cert_sha256.to_vec());
+    let store = f.verifier.state().store();
+    store.insert_host(&h).await.unwrap();
+    let h = store.host_by_name("h1").await.unwrap().unwrap();
+    (
+        h.clone(),
+        ClientIdentity {
+            host_id: h.id,
+            cert_sha256,
+        },
+    )
+}
+
+/// A structurally valid quote: TPMS_ATTEST carrying `nonce` and an RSASSA signature (not
+/// verifiable; the tests here stop before signature checks).
+fn quote(nonce: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut a = Vec::new();
+    a.extend_from_slice(&0xff54_4347_u32.to_be_bytes());
+    a.extend_from_slice(&0x8018_u16.to_be_bytes());
+    a.extend_from_slice(&0_u16.to_be_bytes()); // qualifiedSigner
+    a.extend_from_slice(&u16::try_from(nonce.len()).unwrap().to_be_bytes());
+    a.extend_from_slice(nonce);
+    a.extend_from_slice(&1000_u64.to_be_bytes()); // clock
+    a.extend_from_slice(&1_u32.to_be_bytes()); // resetCount
+    a.extend_from_slice(&0_u32.to_be_bytes()); // restartCount
+    a.push(1); // safe
+    a.extend_from_slice(&0_u64.to_be_bytes()); // firmwareVersion
+    a.extend_from_slice(&1_u32.to_be_bytes()); // one bank
+    a.extend_from_slice(&0x000b_u16.to_be_bytes());
+    a.extend_from_slice(&[3, 0xff, 0x43, 0]); // PCRs 0-9, 14
+    a.extend_from_slice(&32_u16.to_be_bytes());
+    a.extend_from_slice(&[0; 32]);
+    let mut s = Vec::new();
+    s.extend_from_slice(&0x0014_u16.to_be_bytes()); // RSASSA
+    s.extend_from_slice(&0x000b_u16.to_be_bytes());
+    s.extend_from_slice(&256_u16.to_be_bytes());
+    s.extend_from_slice(&[0; 256]);
+    (a, s)
+}
+
+fn evidence_body(nonce: &[u8], event_log: Option<&[u8]>) -> serde_json::Value {
+    let (attest, signature) = quote(nonce);
+    let pcrs: serde_json::Map<String, serde_json::Value> = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14]
+        .iter()
+        .map(|i| (i.to_string(), serde_json::json!("00".repeat(32))))
+        .collect();
+    serde_json::json!({
+        "nonce": STANDARD.encode(nonce),
+        "attest": STANDARD.encode(attest),
+        "signature": STANDARD.encode(signature),
+        "pcrs": {"sha256": pcrs},
+        "event_log": event_log.map(|l| STANDARD.encode(l)),
+    })
+}
+
+fn post_evidence(id: Option<ClientIdentity>, body: Vec<u8>) -> Request<Body> {
+    let mut req = Request::post("/api/v1/agent/evidence")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    if let Some(id) = id {
+        req.extensions_mut().insert(id);
+    }
+    req
+}
+
+/// The host record and a still-valid nonce prove that nothing changed.
+async fn assert_unchanged(f: &Fixture, before: &Host, nonce: &[u8]) {
+    let store = f.verifier.state().store();
+    let after = store.host_by_id(before.id).await.unwrap().unwrap();
+    assert_eq!(&after, before, "host state changed");
+    assert!(store.history(before.id, 10).await.unwrap().is_empty());
+    assert!(matches!(
+        store
+            .consume_nonce(before.id, nonce, Utc::now())
+            .await
+            .unwrap(),
+        NonceCheck::Valid { .. }
+    ));
+}
+
+async fn issue_nonce(f: &Fixture, h: &Host) -> Vec<u8> {
+    let nonce = vec![7u8; 32];
+    let now = Utc::now();
+    f.verifier
+        .state()
+        .store()
+        .issue_nonce(h.id, &nonce, false, now, now + Duration::minutes(2))
+        .await
+        .unwrap();
+    nonce
+}
+
+#[tokio::test]
+async fn admin_routes_refuse_missing_or_wrong_token() {
+    let f = fixture().await;
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic abc"),
+        Some("Bearer "),
+    ] {
+        for (method, uri) in [
+            ("GET", "/api/v1/hosts"),
+            ("GET", "/api/v1/hosts/h1"),
+            ("POST", "/api/v1/hosts/h1/approve"),
+            ("POST", "/api/v1/hosts/h1/attest"),
+            ("DELETE", "/api/v1/hosts/h1"),
+            ("GET", "/api/v1/hosts/h1/history"),
+        ] {
+            let mut req = Request::builder().method(method).uri(uri);
+            if let Some(a) = auth {
+                req = req.header(header::AUTHORIZATION, a);
+            }
+            let (status, body) = call(&f, req.body(Body::empty()).unwrap()).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri} {auth:?}");
+            assert_eq!(body["error"], "missing or invalid admin token");
+        }
+    }
+    let req = Request::get("/api/v1/hosts")
+        .header(header::AUTHORIZATION, format!("Bearer {}", f.token))
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = call(&f, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn admin_actions_are_audited() {
+    let f = fixture().await;
+    let (h, _) = trusted_host(&f).await;
+    let req = Request::post("/api/v1/hosts/h1/attest")
+        .header(header::AUTHORIZATION, format!("Bearer {}", f.token))
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = call(&f, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "h1");
+    let log = f.verifier.state().store().audit_log(5).await.unwrap();
+    assert_eq!(log[0].action, "attest");
+    assert_eq!(log[0].actor, "initial");
+    assert_eq!(log[0].target, h.name);
+}
+
+#[tokio::test]
+async fn agent_routes_need_a_current_client_certificate() {
+    let f = fixture().await;
+    let (h, id) = trusted_host(&f).await;
+    // No identity at all.
+    let (status, body) = call(
+        &f,
+        Request::get("/api/v1/agent/challenge")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("client certificate")
+    );
+    // A CA-signed certificate for this host id, but not the one issued at its activation.
+    let stale = ClientIdentity {
+        cert_sha256: [9; 32],
+        ..id
+    };
+    let nonce = issue_nonce(&f, &h).await;
+    let body = serde_json::to_vec(&evidence_body(&nonce, None)).unwrap();
+    let (status, _) = call(&f, post_evidence(Some(stale), body)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_unchanged(&f, &h, &nonce).await;
+}
+
+#[tokio::test]
+async fn malformed_evidence_is_refused_and_changes_nothing() {
+    let f = fixture().await;
+    let (h, id) = trusted_host(&f).await;
+    let nonce = issue_nonce(&f, &h).await;
+    let good = evidence_body(&nonce, None);
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("not json", b"{not json".to_vec()),
+        ("missing fields", br#"{"nonce": "AAAA"}"#.to_vec()),
+    ];
+    let mut bad_b64 = good.clone();
+    bad_b64["attest"] = "!!!".into();
+    let mut bad_attest = good.clone();
+    bad_attest["attest"] = STANDARD.encode([0xff, 0x54, 0x43, 0x47, 0x80]).into();
+    let mut bad_sig = good.clone();
+    bad_sig["signature"] = STANDARD.encode([0, 0x14]).into();
+    let mut bad_pcr = good.clone();
+    bad_pcr["pcrs"]["sha256"]["0"] = "abcd".into();
+    let mut bad_bank = good.clone();
+    bad_bank["pcrs"]["md5"] = serde_json::json!({"0": "00"});
+    let mut bad_log = good.clone();
+    bad_log["event_log"] = STANDARD.encode([1, 2, 3, 4, 5]).into();
+    let mut short_nonce = good.clone();
+    short_nonce["nonce"] = STANDARD.encode([7; 16]).into();
+    for (name, v) in [
+        ("bad base64", bad_b64),
+        ("truncated attest", bad_attest),
+        ("truncated signature", bad_sig),
+        ("short PCR digest", bad_pcr),
+        ("unknown bank", bad_bank),
+        ("garbage event log", bad_log),
+        ("short nonce", short_nonce),
+    ] {
+        cases.push((name, serde_json::to_vec(&v).unwrap()));
+    }
+    for (name, body) in cases {
+        let (status, json) = call(&f, post_evidence(Some(id), body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {json}");
+        assert!(
+            !json["error"].as_str().unwrap_or_default().is_empty(),
+            "{name}: no message"
+        );
+    }
+    assert_unchanged(&f, &h, &nonce).await;
+}
+
+#[tokio::test]
+async fn oversized_evidence_is_refused_with_413() {
+    let f = fixture().await;
+    let (h, id) = trusted_host(&f).await;
+    let nonce = issue_nonce(&f, &h).await;
+    // An event log just over the 1 MiB limit: refused by size, with the limit named.
+    let log = vec![0u8; 1024 * 1024 + 1];
+    let body = serde_json::to_vec(&evidence_body(&nonce, Some(&log))).unwrap();
+    let (status, json) = call(&f, post_evidence(Some(id), body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
+    assert!(
+        json["error"].as_str().unwrap().contains("1048576"),
+        "{json}"
+    );
+    // A body over the route's limit: refused before parsing, still a JSON error.
+    let log = vec![0u8; 4 * 1024 * 1024];
+    let body = serde_json::to_vec(&evidence_body(&nonce, Some(&log))).unwrap();
+    let (status, json) = call(&f, post_evidence(Some(id), body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        json["error"].as_str().unwrap().contains("too large"),
+        "{json}"
+    );
+    assert_unchanged(&f, &h, &nonce).await;
+}
+
+#[tokio::test]
+async fn unknown_nonce_is_refused_and_changes_nothing() {
+    let f = fixture().await;
+    let (h, id) = trusted_host(&f).await;
+    let issued = issue_nonce(&f, &h).await;
+    let body = serde_json::to_vec(&evidence_body(&[8u8; 32], None)).unwrap();
+    let (status, json) = call(&f, post_evidence(Some(id), body)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{json}");
+    assert!(json["error"].as_str().unwrap().contains("nonce"));
+    assert_unchanged(&f, &h, &issued).await;
+}
+
+#[tokio::test]
+async fn used_nonce_is_refused() {
+    let f = fixture().await;
+    let (h, id) = trusted_host(&f).await;
+    let nonce = issue_nonce(&f, &h).await;
+    let body = serde_json::to_vec(&evidence_body(&nonce, None)).unwrap();
+    // First use: consumed; the (unsigned) quote fails verification -> untrusted, recorded.
+    let (status, json) = call(&f, post_evidence(Some(id), body.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["status"], "untrusted");
+    assert!(
+        json["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("quote verification failed")
+    );
+    let store = f.verifier.state().store();
+    let after_first = store.host_by_id(h.id).await.unwrap().unwrap();
+    // Replay: refused, nothing changes.
+    let (status, _) = call(&f, post_evidence(Some(id), body)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(store.host_by_id(h.id).await.unwrap().unwrap(), after_first);
+    assert_eq!(store.history(h.id, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn restart_shows_no_host_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    let first = Verifier::build(config.clone()).await.unwrap();
+    let now = Utc::now();
+    let mut h = Host::new("h1".into(), vec![1], vec![2], vec![0, 0x0b], 60, now);
+    h.status = HostStatus::Trusted;
+    h.next_due = now + Duration::hours(1);
+    first.state().store().insert_host(&h).await.unwrap();
+    first.state().store().close().await;
+    let second = Verifier::build(config).await.unwrap();
+    let h = second
+        .state()
+        .store()
+        .host_by_name("h1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.status, HostStatus::Unreachable);
+    assert_eq!(h.reasons, [vouch_verifier::RESTART_REASON]);
+    assert!(h.next_due <= Utc::now());
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_route() {
+    let f = fixture().await;
+    let (status, doc) = call(
+        &f,
+        Request::get("/api/openapi.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/agent/enrol",
+        "/api/v1/agent/activate",
+        "/api/v1/agent/challenge",
+        "/api/v1/agent/evidence",
+        "/api/v1/agent/status",
+        "/api/v1/hosts",
+        "/api/v1/hosts/{name}",
+        "/api/v1/hosts/{name}/approve",
+        "/api/v1/hosts/{name}/attest",
+        "/api/v1/hosts/{name}/ek-override",
+        "/api/v1/hosts/{name}/baseline",
+        "/api/v1/hosts/{name}/history",
+    ] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
+    let resp = f
+        .verifier
+        .router()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&text).contains("vouch_hosts{status=\"trusted\"}"),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+}
+
+/// Over a real TLS socket: the server certificate chains to DATA_DIR/ca.pem, and agent
+/// routes refuse a client without a certificate, or with one from another CA.
+#[tokio::test]
+async fn agent_routes_refuse_clients_without_a_valid_certificate_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    let server = vouch_verifier::serve(config).await.unwrap();
+    assert_ne!(server.local_addr().port(), 0);
+    let ca = std::fs::read(server.ca_path()).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(server.admin_token_path())
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let ca = reqwest::Certificate::from_pem(&ca).unwrap();
+    let anonymous = reqwest::Client::builder()
+        .tls_certs_only([ca.clone()])
+        .build()
+        .unwrap();
+    let url = |p: &str| format!("https://localhost:{}{p}", server.local_addr().port());
+    let health = anonymous.get(url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+    let resp = anonymous
+        .get(url("/api/v1/agent/challenge"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let resp = anonymous
+        .post(url("/api/v1/agent/evidence"))
+        .json(&evidence_body(&[1; 32], None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    // A client certificate from a CA the verifier does not know: the handshake fails.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["intruder".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let identity =
+        reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes())
+            .unwrap();
+    let intruder = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .identity(identity)
+        .build()
+        .unwrap();
+    let result = intruder.get(url("/api/v1/agent/challenge")).send().await;
+    assert!(
+        result.is_err(),
+        "a foreign client certificate must not get through: {result:?}"
+    );
+    server.shutdown().await;
+}
