@@ -247,10 +247,13 @@ impl Agent {
         let selection = PcrSelection::parse_spec(&selection)
             .map_err(|e| AgentError::Protocol(format!("PCR selection: {e}")))?;
         let quote = self.tpm.quote(&nonce.0, &selection)?;
-        let event_log = if ch.want_event_log || self.sent_log_digest.is_none() {
-            let bytes = std::fs::read(&self.config.event_log)
-                .map_err(io("cannot read event log", &self.config.event_log))?;
-            self.sent_log_digest = Some(sha256(&bytes));
+        // Send the log when asked, and whenever it changed since it was last sent (a reboot or
+        // a new boot component), so the verifier can name the events that differ at once.
+        let bytes = std::fs::read(&self.config.event_log)
+            .map_err(io("cannot read event log", &self.config.event_log))?;
+        let digest = sha256(&bytes);
+        let event_log = if ch.want_event_log || self.sent_log_digest != Some(digest) {
+            self.sent_log_digest = Some(digest);
             Some(Bytes(bytes))
         } else {
             None

@@ -4,11 +4,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_agent;
 mod cmd_credential;
+mod cmd_demo;
 mod cmd_ekcert;
 mod cmd_eventlog;
+mod cmd_hosts;
 mod cmd_quote;
+mod cmd_serve;
 mod keyfile;
+mod logging;
 
 /// Vouch: prove, continuously and at fleet scale, that hosts were not tampered with below the OS.
 #[derive(Debug, Parser)]
@@ -20,6 +25,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the verifier service (HTTPS API, enrolment, attestation loop).
+    Serve(cmd_serve::Args),
+    /// Run the host agent: enrol this TPM and answer attestation challenges.
+    Agent(cmd_agent::Args),
+    /// Operator commands: list, show, approve, attest, remove hosts.
+    Hosts(cmd_hosts::Args),
+    /// A verifier on SQLite and a simulated fleet; two hosts are tampered with and caught.
+    Demo(cmd_demo::Args),
     /// Read, replay and summarise TCG PC Client (UEFI measured boot) event logs.
     Eventlog(cmd_eventlog::Args),
     /// Verify TPM 2.0 quotes.
@@ -33,6 +46,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => cmd_serve::run(args),
+        Command::Agent(args) => cmd_agent::run(args),
+        Command::Hosts(args) => cmd_hosts::run(args),
+        Command::Demo(args) => cmd_demo::run(args),
         Command::Eventlog(args) => cmd_eventlog::run(args),
         Command::Quote(args) => cmd_quote::run(args),
         Command::Ekcert(args) => cmd_ekcert::run(args),

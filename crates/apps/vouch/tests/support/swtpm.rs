@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 pub struct Swtpm {
     pub dir: tempfile::TempDir,
     pub port: u16,
+    ca: PathBuf,
     child: Child,
 }
 
@@ -49,9 +50,15 @@ impl Swtpm {
     /// Provision and start a swtpm with sha1 and sha256 banks, an RSA-2048 and an ECC P-384 EK
     /// with certificates from a fresh local CA.
     pub fn start() -> Self {
+        Self::start_with_ca(None)
+    }
+
+    /// Like [`Swtpm::start`], but with the local CA kept in `ca` (shared by several TPMs, so one
+    /// `--ek-roots` directory covers them all). `None`: a CA of its own.
+    pub fn start_with_ca(ca: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let ca = d.join("ca");
+        let ca = ca.map_or_else(|| d.join("ca"), Path::to_owned);
         let state = d.join("state");
         std::fs::create_dir_all(&ca).unwrap();
         std::fs::create_dir_all(&state).unwrap();
@@ -118,7 +125,12 @@ impl Swtpm {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { dir, port, child }
+        Self {
+            dir,
+            port,
+            ca,
+            child,
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -127,7 +139,67 @@ impl Swtpm {
 
     /// The local CA's root and issuer certificates (PEM), as swtpm_localca made them.
     pub fn ca_dir(&self) -> PathBuf {
-        self.path("ca")
+        self.ca.clone()
+    }
+
+    /// Copy the CA's certificates (root and issuer, not its keys) into `dir`, for `--ek-roots`.
+    pub fn export_ca_certs(ca: &Path, dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        for f in ["issuercert.pem", "swtpm-localca-rootca-cert.pem"] {
+            std::fs::copy(ca.join(f), dir.join(f)).unwrap();
+        }
+    }
+
+    /// `host:port` for `vouch agent --tpm swtpm:...`.
+    pub fn tcti_spec(&self) -> String {
+        format!("swtpm:127.0.0.1:{}", self.port)
+    }
+
+    /// Power-cycle the TPM (PCRs reset, resetCount + 1) and send TPM2_Startup(CLEAR).
+    pub fn reboot(&self) {
+        let out = Command::new(which("swtpm_ioctl"))
+            .args(["--tcp", &format!("127.0.0.1:{}", self.port + 1), "-i"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "swtpm_ioctl -i: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.tpm2("tpm2_startup", &["-c"]);
+    }
+
+    /// Extend every event of a real event log into this TPM's PCRs (sha1 and sha256 banks),
+    /// as firmware would during boot, and write the log to `log_path` for the agent.
+    pub fn boot_from_log(&self, log: &[u8], log_path: &Path) {
+        let parsed = vouch_tcglog::EventLog::parse(log).unwrap();
+        let mut args: Vec<String> = Vec::new();
+        for ev in parsed.events() {
+            let ev = ev.unwrap();
+            if !ev.is_extended() || ev.pcr() > 23 {
+                continue;
+            }
+            let digests: Vec<String> = ev
+                .digests()
+                .iter()
+                .filter_map(|d| d.digest())
+                .filter(|d| {
+                    matches!(
+                        d.alg(),
+                        vouch_tpm2::HashAlg::Sha1 | vouch_tpm2::HashAlg::Sha256
+                    )
+                })
+                .map(|d| format!("{}={}", d.alg().name(), d.to_hex()))
+                .collect();
+            if !digests.is_empty() {
+                args.push(format!("{}:{}", ev.pcr(), digests.join(",")));
+            }
+        }
+        for chunk in args.chunks(16) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            self.tpm2("tpm2_pcrextend", &refs);
+        }
+        std::fs::write(log_path, log).unwrap();
     }
 
     /// Run a tpm2-tools command against this TPM in the test directory; panic with its output

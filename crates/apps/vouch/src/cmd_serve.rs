@@ -1,0 +1,71 @@
+//! `vouch serve`: the verifier service.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use vouch_verifier::{Selector, ServeConfig};
+
+/// Arguments of `vouch serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (HTTPS).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Data directory: CA, admin token, and the SQLite database unless --database is given.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://...) for shared state between verifier replicas.
+    #[arg(long, env = "VOUCH_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+    /// Extra trusted EK CA certificates (PEM or DER files), beside the bundled vendor roots.
+    #[arg(long)]
+    ek_roots: Option<PathBuf>,
+    /// Default attestation interval, seconds.
+    #[arg(long, default_value_t = 60)]
+    interval: u64,
+    /// Approve hosts automatically when their EK chains to an allowed root and they match:
+    /// `name=GLOB` or `label:KEY=GLOB`, joined by ',' (repeatable).
+    #[arg(long = "auto-approve")]
+    auto_approve: Vec<Selector>,
+    /// PCRs to quote (tpm2-tools syntax).
+    #[arg(long)]
+    pcrs: Option<String>,
+    /// Attestation records kept per host.
+    #[arg(long, default_value_t = 100)]
+    history: u32,
+    /// Extra DNS names or IP addresses for the server certificate.
+    #[arg(long = "server-name")]
+    server_names: Vec<String>,
+}
+
+/// Run `vouch serve` until interrupted.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::logging::init();
+    let mut config = ServeConfig::new(args.listen, args.data_dir);
+    config.database_url = args.database;
+    config.ek_roots = args.ek_roots;
+    config.interval = Duration::from_secs(args.interval.max(1));
+    config.auto_approve = args.auto_approve;
+    if let Some(p) = args.pcrs {
+        config.pcr_selection = p;
+    }
+    config.history_limit = args.history;
+    config.server_names = args.server_names;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let server = vouch_verifier::serve(config)
+            .await
+            .context("cannot start the verifier")?;
+        tracing::info!(addr = %server.local_addr(), "verifier ready");
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
