@@ -203,6 +203,65 @@ impl Host {
     }
 }
 
+fn replay_is_refused(v: &Verifier, host: &Host) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ca = std::fs::read(v.data_dir.join("ca.pem")).unwrap();
+        let identity = std::fs::read(host.state_dir.join("identity.pem")).unwrap();
+        let client = vouch_api::AgentClient::with_identity(&v.url(), &ca, &identity).unwrap();
+        let spec: vouch_tpm::TpmSpec = host.tpm.tcti_spec().parse().unwrap();
+        let mut tpm = vouch_tpm::open(&spec, &host.state_dir).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let challenge = loop {
+            let c = client.challenge().await.unwrap();
+            if c.due {
+                break c;
+            }
+            assert!(Instant::now() < deadline, "host-0 never became due");
+        };
+        let selection =
+            vouch_tpm2::PcrSelection::parse_spec(challenge.pcr_selection.as_deref().unwrap())
+                .unwrap();
+        let nonce = challenge.nonce.unwrap();
+        let quote = tpm.quote(&nonce.0, &selection).unwrap();
+        let mut pcrs = vouch_api::PcrMap::new();
+        for (bank, index, value) in quote.pcrs.iter() {
+            pcrs.entry(bank.name().to_owned())
+                .or_default()
+                .insert(index.to_string(), value.to_hex());
+        }
+        let evidence = vouch_api::EvidenceRequest {
+            nonce,
+            attest: vouch_api::Bytes(quote.attest),
+            signature: vouch_api::Bytes(quote.signature),
+            pcrs,
+            event_log: Some(vouch_api::Bytes(host.log.clone())),
+        };
+        let first = client.evidence(&evidence).await.unwrap();
+        assert_eq!(
+            first.status,
+            vouch_api::HostStatus::Trusted,
+            "{:?}",
+            first.reasons
+        );
+        let replayed = client.evidence(&evidence).await.unwrap_err();
+        assert_eq!(
+            replayed.status(),
+            Some(409),
+            "replayed evidence: {replayed}"
+        );
+        let after = client.status().await.unwrap();
+        assert_eq!(
+            after.status,
+            vouch_api::HostStatus::Trusted,
+            "a refused replay must not change the host"
+        );
+    });
+}
+
 fn status(hosts: &[serde_json::Value], name: &str) -> String {
     hosts
         .iter()
@@ -260,6 +319,12 @@ fn run_fleet(database: Option<String>) {
         (0..5).all(|i| status(hs, &format!("host-{i}")) == "trusted")
     });
 
+    // Replayed evidence: host-0's agent stops; the test answers one challenge with host-0's
+    // identity and TPM (accepted), then sends the very same evidence again (refused).
+    hosts[0].agent = None;
+    replay_is_refused(&v, &hosts[0]);
+    hosts[0].start_agent(&v);
+
     // An EK from an unknown CA is refused: the host never enrols.
     let mut rogue = {
         let tpm = Swtpm::start();
@@ -293,7 +358,7 @@ fn run_fleet(database: Option<String>) {
     assert!(
         reasons
             .iter()
-            .any(|r| r.contains("PCR 7") || r.contains("sha256[7]") || r.contains("PCR7")),
+            .any(|r| r.contains("sha256:7") || r.contains("sha256[7]")),
         "reasons must name PCR 7: {reasons:?}"
     );
     eprintln!(
