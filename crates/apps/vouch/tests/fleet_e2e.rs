@@ -293,6 +293,16 @@ fn run_fleet(database: Option<String>) {
         .collect();
     Swtpm::export_ca_certs(&ca, &roots);
 
+    // A simulated TPM beside the swtpm hosts, through the very same verifier path: it must be
+    // indistinguishable to the verifier (issue 3: sim byte-compatible with swtpm).
+    let sim_dir = work.path().join("sim-host");
+    let sim_log = std::fs::read(testdata("eventlogs/qemu-ubuntu2004-1.bin")).unwrap();
+    {
+        let mut sim = vouch_sim::SimTpm::open_dir(&sim_dir).unwrap();
+        sim.boot_with_event_log(&sim_log).unwrap();
+        std::fs::write(roots.join("vouch-sim-ca.der"), sim.ca_certificate()).unwrap();
+    }
+
     let mut v = Verifier {
         proc: None,
         port: free_port(),
@@ -315,9 +325,28 @@ fn run_fleet(database: Option<String>) {
     for h in &mut hosts {
         h.start_agent(&v);
     }
-    v.wait("all five hosts trusted", Duration::from_secs(90), |hs| {
-        (0..5).all(|i| status(hs, &format!("host-{i}")) == "trusted")
-    });
+    let sim_agent = Killed(
+        Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args(["agent", "--verifier", &v.url(), "--verifier-ca"])
+            .arg(v.data_dir.join("ca.pem"))
+            .arg("--tpm")
+            .arg(format!("sim:{}", sim_dir.display()))
+            .args(["--name", "host-sim", "--state-dir"])
+            .arg(work.path().join("sim-agent"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    v.wait(
+        "five swtpm hosts and the simulated host trusted",
+        Duration::from_secs(90),
+        |hs| {
+            (0..5).all(|i| status(hs, &format!("host-{i}")) == "trusted")
+                && status(hs, "host-sim") == "trusted"
+        },
+    );
+    drop(sim_agent);
 
     // Replayed evidence: host-0's agent stops; the test answers one challenge with host-0's
     // identity and TPM (accepted), then sends the very same evidence again (refused).
@@ -405,7 +434,7 @@ fn run_fleet(database: Option<String>) {
     v.stop();
     v.start();
     let after = v.hosts();
-    assert_eq!(after.len(), 5, "hosts survive a restart: {after:#?}");
+    assert_eq!(after.len(), 6, "hosts survive a restart: {after:#?}");
     assert!(
         after.iter().all(|h| h["status"] != "trusted"),
         "a host is trusted before re-attesting: {after:#?}"
