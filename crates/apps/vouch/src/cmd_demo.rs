@@ -30,7 +30,7 @@ use vouch_tcglog::{EventLog, EventType};
 use vouch_tpm::TpmSpec;
 
 /// Real firmware logs the simulated hosts boot from: three platform cohorts.
-const LOGS: [(&str, &[u8]); 3] = [
+pub(crate) const LOGS: [(&str, &[u8]); 3] = [
     ("qemu-ovmf", include_bytes!("../demo/qemu-ubuntu2004-1.bin")),
     (
         "gce-shielded-vm",

@@ -10,6 +10,7 @@ mod cmd_demo;
 mod cmd_ekcert;
 mod cmd_eventlog;
 mod cmd_hosts;
+mod cmd_loadgen;
 mod cmd_quote;
 mod cmd_serve;
 mod keyfile;
@@ -33,6 +34,8 @@ enum Command {
     Hosts(cmd_hosts::Args),
     /// A verifier on SQLite and a simulated fleet; two hosts are tampered with and caught.
     Demo(cmd_demo::Args),
+    /// Load-test a running verifier with simulated hosts over HTTPS.
+    Loadgen(cmd_loadgen::Args),
     /// Read, replay and summarise TCG PC Client (UEFI measured boot) event logs.
     Eventlog(cmd_eventlog::Args),
     /// Verify TPM 2.0 quotes.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => cmd_agent::run(args),
         Command::Hosts(args) => cmd_hosts::run(args),
         Command::Demo(args) => cmd_demo::run(args),
+        Command::Loadgen(args) => cmd_loadgen::run(args),
         Command::Eventlog(args) => cmd_eventlog::run(args),
         Command::Quote(args) => cmd_quote::run(args),
         Command::Ekcert(args) => cmd_ekcert::run(args),
