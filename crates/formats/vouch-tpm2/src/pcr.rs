@@ -96,6 +96,18 @@ impl PcrBankSelection {
         Ok(Self { alg, mask })
     }
 
+    /// A selection from a `pcrSelect` bitmap (bit i of byte j selects PCR 8*j + i); bytes past
+    /// the fourth are ignored (a selection holds at most [`MAX_PCRS`] PCRs).
+    #[must_use]
+    pub fn from_bitmap(alg: HashAlg, bitmap: &[u8]) -> Self {
+        let mut mask = 0u32;
+        for (byte_index, byte) in bitmap.iter().take(4).enumerate() {
+            let shift = u32::try_from(byte_index).unwrap_or(0).wrapping_mul(8);
+            mask |= u32::from(*byte).wrapping_shl(shift);
+        }
+        Self { alg, mask }
+    }
+
     /// The bank.
     #[must_use]
     pub const fn alg(&self) -> HashAlg {
@@ -212,18 +224,13 @@ impl PcrSelection {
                 ));
             }
             let bitmap = r.bytes(usize::from(size))?;
-            let mut mask = 0u32;
-            for (byte_index, byte) in bitmap.iter().enumerate() {
-                let shift = u32::try_from(byte_index).unwrap_or(0).wrapping_mul(8);
-                mask |= u32::from(*byte).wrapping_shl(shift);
-            }
             if banks.iter().any(|b: &PcrBankSelection| b.alg == alg) {
                 return Err(Reader::error_at(
                     DecodeErrorKind::Invalid("the same PCR bank is selected twice"),
                     alg_at,
                 ));
             }
-            banks.push(PcrBankSelection { alg, mask });
+            banks.push(PcrBankSelection::from_bitmap(alg, bitmap));
         }
         Ok(Self { banks })
     }

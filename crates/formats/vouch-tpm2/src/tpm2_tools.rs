@@ -82,19 +82,8 @@ fn parse_serialized(bytes: &[u8]) -> Result<PcrValues, DecodeError> {
                 size_at,
             ));
         }
-        let mut indices = Vec::new();
-        for (byte_index, byte) in bitmap.iter().take(usize::from(size)).enumerate() {
-            for bit in 0..8u32 {
-                if byte & (1u8 << bit) != 0 {
-                    let base = u32::try_from(byte_index).unwrap_or(0).saturating_mul(8);
-                    indices.push(base.saturating_add(bit));
-                }
-            }
-        }
-        banks
-            .push(PcrBankSelection::new(alg, &indices).map_err(|_| {
-                Reader::error_at(DecodeErrorKind::Invalid("bad PCR index"), alg_at)
-            })?);
+        let used = bitmap.get(..usize::from(size)).unwrap_or_default();
+        banks.push(PcrBankSelection::from_bitmap(alg, used));
     }
     let selection = PcrSelection::new(banks)
         .map_err(|_| Reader::error_at(DecodeErrorKind::Invalid("bank selected twice"), at))?;
