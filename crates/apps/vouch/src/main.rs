@@ -10,6 +10,7 @@ mod cmd_demo;
 mod cmd_ekcert;
 mod cmd_eventlog;
 mod cmd_hosts;
+mod cmd_ima;
 mod cmd_loadgen;
 mod cmd_quote;
 mod cmd_serve;
@@ -38,6 +39,8 @@ enum Command {
     Loadgen(cmd_loadgen::Args),
     /// Read, replay and summarise TCG PC Client (UEFI measured boot) event logs.
     Eventlog(cmd_eventlog::Args),
+    /// Replay and appraise Linux IMA runtime measurement lists; build runtime policies.
+    Ima(cmd_ima::Args),
     /// Verify TPM 2.0 quotes.
     Quote(cmd_quote::Args),
     /// Parse and validate TPM endorsement key certificates.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd_demo::run(args),
         Command::Loadgen(args) => cmd_loadgen::run(args),
         Command::Eventlog(args) => cmd_eventlog::run(args),
+        Command::Ima(args) => cmd_ima::run(args),
         Command::Quote(args) => cmd_quote::run(args),
         Command::Ekcert(args) => cmd_ekcert::run(args),
         Command::Credential(args) => cmd_credential::run(args),

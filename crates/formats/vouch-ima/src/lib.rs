@@ -57,7 +57,7 @@ pub use vouch_wire::{DecodeError, DecodeErrorKind};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImaError {
     /// The bytes are not a well-formed measurement list; the source says what and where.
-    #[error("not a valid IMA measurement list: {0}")]
+    #[error("not a valid IMA measurement list")]
     Malformed(#[source] DecodeError),
     /// A line of an ASCII list could not be read.
     #[error("ASCII measurement list, line {line} (byte offset {offset}): {reason}")]
