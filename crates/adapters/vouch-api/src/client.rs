@@ -52,8 +52,8 @@ fn builder(ca_pem: &[u8], identity_pem: Option<&[u8]>) -> Result<reqwest::Client
         .timeout(Duration::from_secs(60))
         .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")));
     if let Some(id) = identity_pem {
-        let identity =
-            Identity::from_pem(id).map_err(|e| ClientError::Tls(format!("client identity: {e}")))?;
+        let identity = Identity::from_pem(id)
+            .map_err(|e| ClientError::Tls(format!("client identity: {e}")))?;
         b = b.identity(identity);
     }
     b.build().map_err(ClientError::Transport)
@@ -80,10 +80,19 @@ async fn call<B: Serialize + ?Sized, R: DeserializeOwned>(
     }
     let text = resp.text().await.unwrap_or_default();
     let message = serde_json::from_str::<ApiErrorBody>(&text).map_or_else(
-        |_| if text.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { text },
+        |_| {
+            if text.is_empty() {
+                status.canonical_reason().unwrap_or("error").to_owned()
+            } else {
+                text
+            }
+        },
         |b| b.error,
     );
-    Err(ClientError::Api { status: status.as_u16(), message })
+    Err(ClientError::Api {
+        status: status.as_u16(),
+        message,
+    })
 }
 
 fn trim(url: &str) -> String {
@@ -101,11 +110,26 @@ pub struct AdminClient {
 impl AdminClient {
     /// A client for `base_url` (e.g. `https://127.0.0.1:8443`) trusting only `ca_pem`.
     pub fn new(base_url: &str, ca_pem: &[u8], token: &str) -> Result<Self, ClientError> {
-        Ok(Self { http: builder(ca_pem, None)?, base: trim(base_url), token: token.trim().to_owned() })
+        Ok(Self {
+            http: builder(ca_pem, None)?,
+            base: trim(base_url),
+            token: token.trim().to_owned(),
+        })
     }
 
-    async fn admin<R: DeserializeOwned>(&self, method: Method, path: &str) -> Result<R, ClientError> {
-        call::<(), R>(&self.http, method, format!("{}{path}", self.base), Some(&self.token), None).await
+    async fn admin<R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<R, ClientError> {
+        call::<(), R>(
+            &self.http,
+            method,
+            format!("{}{path}", self.base),
+            Some(&self.token),
+            None,
+        )
+        .await
     }
 
     /// Every host.
@@ -115,27 +139,39 @@ impl AdminClient {
 
     /// One host, with history.
     pub async fn host(&self, name: &str) -> Result<HostDetail, ClientError> {
-        self.admin(Method::GET, &format!("/api/v1/hosts/{}", encode(name))).await
+        self.admin(Method::GET, &format!("/api/v1/hosts/{}", encode(name)))
+            .await
     }
 
     /// Approve a host that awaits approval.
     pub async fn approve(&self, name: &str) -> Result<HostSummary, ClientError> {
-        self.admin(Method::POST, &format!("/api/v1/hosts/{}/approve", encode(name))).await
+        self.admin(
+            Method::POST,
+            &format!("/api/v1/hosts/{}/approve", encode(name)),
+        )
+        .await
     }
 
     /// Make a host due for attestation now.
     pub async fn attest(&self, name: &str) -> Result<HostSummary, ClientError> {
-        self.admin(Method::POST, &format!("/api/v1/hosts/{}/attest", encode(name))).await
+        self.admin(
+            Method::POST,
+            &format!("/api/v1/hosts/{}/attest", encode(name)),
+        )
+        .await
     }
 
     /// Remove a host.
     pub async fn remove(&self, name: &str) -> Result<HostSummary, ClientError> {
-        self.admin(Method::DELETE, &format!("/api/v1/hosts/{}", encode(name))).await
+        self.admin(Method::DELETE, &format!("/api/v1/hosts/{}", encode(name)))
+            .await
     }
 
     /// Allow a host to enrol without an EK certificate chain (audited).
     pub async fn ek_override(&self, name: &str, reason: &str) -> Result<HostSummary, ClientError> {
-        let body = EkOverrideRequest { reason: reason.to_owned() };
+        let body = EkOverrideRequest {
+            reason: reason.to_owned(),
+        };
         call(
             &self.http,
             Method::POST,
@@ -170,16 +206,37 @@ pub struct AgentClient {
 impl AgentClient {
     /// Before enrolment: server-authenticated TLS only.
     pub fn anonymous(base_url: &str, ca_pem: &[u8]) -> Result<Self, ClientError> {
-        Ok(Self { http: builder(ca_pem, None)?, base: trim(base_url) })
+        Ok(Self {
+            http: builder(ca_pem, None)?,
+            base: trim(base_url),
+        })
     }
 
     /// After enrolment: mutual TLS with the host certificate and key (PEM, concatenated).
-    pub fn with_identity(base_url: &str, ca_pem: &[u8], cert_and_key_pem: &[u8]) -> Result<Self, ClientError> {
-        Ok(Self { http: builder(ca_pem, Some(cert_and_key_pem))?, base: trim(base_url) })
+    pub fn with_identity(
+        base_url: &str,
+        ca_pem: &[u8],
+        cert_and_key_pem: &[u8],
+    ) -> Result<Self, ClientError> {
+        Ok(Self {
+            http: builder(ca_pem, Some(cert_and_key_pem))?,
+            base: trim(base_url),
+        })
     }
 
-    async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, ClientError> {
-        call(&self.http, Method::POST, format!("{}{path}", self.base), None, Some(body)).await
+    async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, ClientError> {
+        call(
+            &self.http,
+            Method::POST,
+            format!("{}{path}", self.base),
+            None,
+            Some(body),
+        )
+        .await
     }
 
     /// Enrolment step 1.
@@ -194,8 +251,14 @@ impl AgentClient {
 
     /// Ask whether to attest now (the verifier may hold the request until the host is due).
     pub async fn challenge(&self) -> Result<ChallengeResponse, ClientError> {
-        call::<(), _>(&self.http, Method::GET, format!("{}/api/v1/agent/challenge", self.base), None, None)
-            .await
+        call::<(), _>(
+            &self.http,
+            Method::GET,
+            format!("{}/api/v1/agent/challenge", self.base),
+            None,
+            None,
+        )
+        .await
     }
 
     /// Send evidence.
@@ -205,13 +268,21 @@ impl AgentClient {
 
     /// This host's status.
     pub async fn status(&self) -> Result<HostSummary, ClientError> {
-        call::<(), _>(&self.http, Method::GET, format!("{}/api/v1/agent/status", self.base), None, None)
-            .await
+        call::<(), _>(
+            &self.http,
+            Method::GET,
+            format!("{}/api/v1/agent/status", self.base),
+            None,
+            None,
+        )
+        .await
     }
 }
 
 /// True for statuses after which retrying the same request cannot help.
 #[must_use]
 pub fn is_permanent(status: StatusCode) -> bool {
-    status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::REQUEST_TIMEOUT
+    status.is_client_error()
+        && status != StatusCode::TOO_MANY_REQUESTS
+        && status != StatusCode::REQUEST_TIMEOUT
 }

@@ -57,7 +57,10 @@ impl Serialize for Bytes {
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        STANDARD.decode(s.as_bytes()).map(Bytes).map_err(serde::de::Error::custom)
+        STANDARD
+            .decode(s.as_bytes())
+            .map(Bytes)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -318,8 +321,18 @@ mod tests {
 
     #[test]
     fn status_uses_snake_case_names() {
-        assert_eq!(serde_json::to_string(&HostStatus::AwaitingApproval).unwrap(), "\"awaiting_approval\"");
-        for s in ["enrolling", "awaiting_approval", "trusted", "untrusted", "unreachable", "removed"] {
+        assert_eq!(
+            serde_json::to_string(&HostStatus::AwaitingApproval).unwrap(),
+            "\"awaiting_approval\""
+        );
+        for s in [
+            "enrolling",
+            "awaiting_approval",
+            "trusted",
+            "untrusted",
+            "unreachable",
+            "removed",
+        ] {
             assert_eq!(HostStatus::parse(s).unwrap().as_str(), s);
         }
         assert!(HostStatus::parse("ok").is_none());

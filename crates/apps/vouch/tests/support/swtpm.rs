@@ -46,6 +46,52 @@ fn free_port_pair() -> u16 {
     panic!("no free pair of loopback ports");
 }
 
+/// Provision a TPM state directory `state` (sha1 and sha256 banks, RSA-2048 and ECC P-384 EKs)
+/// with EK and platform certificates from the local CA in `ca` (created on first use).
+pub fn provision(ca: &Path, state: &Path) {
+    let localca = which("swtpm_localca");
+    std::fs::write(
+        ca.join("swtpm-localca.conf"),
+        format!(
+            "statedir = {c}\nsigningkey = {c}/signkey.pem\nissuercert = {c}/issuercert.pem\ncertserial = {c}/certserial\n",
+            c = ca.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        ca.join("swtpm-localca.options"),
+        "--platform-manufacturer Vouch\n--platform-version 2.1\n--platform-model swtpm-test\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ca.join("swtpm_setup.conf"),
+        format!(
+            "create_certs_tool= {}\ncreate_certs_tool_config = {c}/swtpm-localca.conf\ncreate_certs_tool_options = {c}/swtpm-localca.options\nactive_pcr_banks = sha256,sha1\n",
+            localca.display(),
+            c = ca.display()
+        ),
+    )
+    .unwrap();
+    let setup = Command::new(which("swtpm_setup"))
+        .args(["--tpm2", "--tpmstate"])
+        .arg(&state)
+        .arg("--config")
+        .arg(ca.join("swtpm_setup.conf"))
+        .args([
+            "--create-ek-cert",
+            "--create-platform-cert",
+            "--lock-nvram",
+            "--overwrite",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        setup.status.success(),
+        "swtpm_setup failed: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+}
+
 impl Swtpm {
     /// Provision and start a swtpm with sha1 and sha256 banks, an RSA-2048 and an ECC P-384 EK
     /// with certificates from a fresh local CA.
@@ -62,47 +108,7 @@ impl Swtpm {
         let state = d.join("state");
         std::fs::create_dir_all(&ca).unwrap();
         std::fs::create_dir_all(&state).unwrap();
-        let localca = which("swtpm_localca");
-        std::fs::write(
-            ca.join("swtpm-localca.conf"),
-            format!(
-                "statedir = {c}\nsigningkey = {c}/signkey.pem\nissuercert = {c}/issuercert.pem\ncertserial = {c}/certserial\n",
-                c = ca.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            ca.join("swtpm-localca.options"),
-            "--platform-manufacturer Vouch\n--platform-version 2.1\n--platform-model swtpm-test\n",
-        )
-        .unwrap();
-        std::fs::write(
-            ca.join("swtpm_setup.conf"),
-            format!(
-                "create_certs_tool= {}\ncreate_certs_tool_config = {c}/swtpm-localca.conf\ncreate_certs_tool_options = {c}/swtpm-localca.options\nactive_pcr_banks = sha256,sha1\n",
-                localca.display(),
-                c = ca.display()
-            ),
-        )
-        .unwrap();
-        let setup = Command::new(which("swtpm_setup"))
-            .args(["--tpm2", "--tpmstate"])
-            .arg(&state)
-            .arg("--config")
-            .arg(ca.join("swtpm_setup.conf"))
-            .args([
-                "--create-ek-cert",
-                "--create-platform-cert",
-                "--lock-nvram",
-                "--overwrite",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            setup.status.success(),
-            "swtpm_setup failed: {}",
-            String::from_utf8_lossy(&setup.stderr)
-        );
+        provision(&ca, &state);
         let port = free_port_pair();
         let child = Command::new(which("swtpm"))
             .args(["socket", "--tpm2", "--server"])
