@@ -393,37 +393,77 @@ fn compare_pcrs(
     out
 }
 
-/// The first event extending `index` whose `bank` digest differs between two logs.
+/// One event as a reason shows it: index, type, decoded summary (bounded), digest.
+struct Shown {
+    index: usize,
+    kind: String,
+    summary: String,
+    digest: Option<Digest>,
+}
+
+impl Shown {
+    fn describe(&self) -> String {
+        let digest = self.digest.map_or_else(
+            || "no digest in this bank".to_owned(),
+            |d| format!("{}…", short(&d.to_hex())),
+        );
+        if self.summary.is_empty() {
+            format!("#{} {} {digest}", self.index, self.kind)
+        } else {
+            format!(
+                "#{} {} \"{}\" {digest}",
+                self.index, self.kind, self.summary
+            )
+        }
+    }
+}
+
+/// Longest decoded summary a reason carries.
+const SUMMARY_CHARS: usize = 160;
+
+/// The first event extending `index` whose `bank` digest differs between two logs, shown with
+/// its decoded content beside the baseline's (for example the old and new kernel command line).
 fn first_difference(baseline: &[u8], new: &[u8], bank: HashAlg, index: u32) -> Option<String> {
     let (a, b) = (EventLog::parse(baseline).ok()?, EventLog::parse(new).ok()?);
-    let pick = |log: &EventLog<'_>| -> Vec<(usize, String, Option<Digest>)> {
+    let pick = |log: &EventLog<'_>| -> Vec<Shown> {
         log.events()
             .map_while(Result::ok)
             .filter(|e| e.pcr() == index && e.is_extended())
-            .map(|e| (e.index(), e.event_type().to_string(), e.digests().get(bank)))
+            .map(|e| Shown {
+                index: e.index(),
+                kind: e.event_type().to_string(),
+                summary: e
+                    .decoded()
+                    .to_string()
+                    .chars()
+                    .take(SUMMARY_CHARS)
+                    .collect(),
+                digest: e.digests().get(bank),
+            })
             .collect()
     };
     let (ea, eb) = (pick(&a), pick(&b));
     let n = ea.len().max(eb.len());
     for i in 0..n {
         match (ea.get(i), eb.get(i)) {
-            (Some(x), Some(y)) if x.2 == y.2 => {}
+            (Some(x), Some(y)) if x.digest == y.digest => {}
             (Some(x), Some(y)) => {
                 return Some(format!(
-                    "first differing event: #{} {} (baseline #{} {})",
-                    y.0, y.1, x.0, x.1
+                    "first differing event: {} (baseline: {})",
+                    y.describe(),
+                    x.describe()
                 ));
             }
             (None, Some(y)) => {
                 return Some(format!(
-                    "first differing event: #{} {} (not in the baseline log)",
-                    y.0, y.1
+                    "first differing event: {} (not in the baseline log)",
+                    y.describe()
                 ));
             }
             (Some(x), None) => {
                 return Some(format!(
-                    "first differing event: baseline event #{} {} is missing",
-                    x.0, x.1
+                    "first differing event: baseline event {} is missing",
+                    x.describe()
                 ));
             }
             (None, None) => return None,
