@@ -13,4 +13,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = AkVerifier::new(&area);
         let _ = EkPublic::from_public_area(&area);
     }
+    // TPM 1.2 public keys share this entry point (TPM_PUBKEY).
+    let _ = vouch_tpm2::tpm12::Tpm12PublicKey::decode(data);
 });

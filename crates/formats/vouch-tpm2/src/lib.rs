@@ -18,6 +18,7 @@ pub mod pcr;
 pub mod public;
 pub mod quote;
 pub mod signature;
+pub mod tpm12;
 pub mod tpm2_tools;
 
 pub use alg::{Digest, DigestLengthError, HashAlg, Hasher, MAX_DIGEST};

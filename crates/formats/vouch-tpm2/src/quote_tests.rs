@@ -196,3 +196,101 @@ fn clone_case(c: &Case) -> Case {
         pcrs: c.pcrs.clone(),
     }
 }
+
+/// go-attestation's dump of a GCE Shielded VM running Windows: a TPM 2.0 quote over 24 SHA-1
+/// PCRs, signed RSASSA/SHA-1 by an AK whose scheme fixes SHA-1, with an empty nonce.
+#[test]
+fn verifies_real_gce_windows_quote_and_rejects_tampering() {
+    use base64::Engine as _;
+    let path = format!(
+        "{}/../../../testdata/quotes/gce-windows.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let b64 = |s: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_str().unwrap())
+            .unwrap()
+    };
+    let ak = b64(&v["AK"]["Public"]);
+    let attest = b64(&v["Quote"]["Quote"]);
+    let sig = b64(&v["Quote"]["Signature"]);
+    let mut pcrs = PcrValues::new();
+    for p in v["Log"]["PCRs"].as_array().unwrap() {
+        let d = b64(&p["Digest"]);
+        pcrs.insert(
+            u32::try_from(p["Index"].as_u64().unwrap()).unwrap(),
+            Digest::new(HashAlg::Sha1, &d).unwrap(),
+        );
+    }
+    let area = PublicArea::decode_tpm2b(&ak)
+        .or_else(|_| PublicArea::decode_tpmt(&ak))
+        .unwrap();
+    let verifier = AkVerifier::new(&area).unwrap();
+    let q = verify_quote(&verifier, &attest, &sig, &[], &pcrs).unwrap();
+    assert_eq!(
+        (q.scheme, q.hash, q.selection.count()),
+        ("rsassa", HashAlg::Sha1, 24)
+    );
+    let mut bad = attest.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(verify_quote(&verifier, &bad, &sig, &[], &pcrs).is_err());
+    let mut other = pcrs.clone();
+    other.insert(7, Digest::new(HashAlg::Sha1, &[0u8; 20]).unwrap());
+    assert!(matches!(
+        verify_quote(&verifier, &attest, &sig, &[], &other),
+        Err(QuoteError::PcrDigestMismatch { .. })
+    ));
+}
+
+/// go-attestation's TPM 1.2 dump (ThinkPad): TPM_QUOTE_INFO over PCRs 0-23, external data =
+/// SHA-1 of the empty nonce, RSASSA-PKCS1-v1_5/SHA-1.
+#[test]
+fn verifies_real_tpm12_quote_and_rejects_tampering() {
+    use crate::tpm12::{Tpm12PublicKey, Tpm12QuoteError, verify_quote12};
+    use base64::Engine as _;
+    let path = format!(
+        "{}/../../../testdata/quotes/thinkpad-tpm12.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let b64 = |s: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_str().unwrap())
+            .unwrap()
+    };
+    let ak = Tpm12PublicKey::decode(&b64(&v["AK"]["Public"])).unwrap();
+    assert_eq!(ak.modulus().len(), 256);
+    let info = b64(&v["Quote"]["Quote"]);
+    let sig = b64(&v["Quote"]["Signature"]);
+    let mut pcrs = PcrValues::new();
+    for p in v["Log"]["PCRs"].as_array().unwrap() {
+        pcrs.insert(
+            u32::try_from(p["Index"].as_u64().unwrap()).unwrap(),
+            Digest::new(HashAlg::Sha1, &b64(&p["Digest"])).unwrap(),
+        );
+    }
+    let nonce = HashAlg::Sha1.hash(b"");
+    verify_quote12(&ak, &info, &sig, nonce.as_bytes(), &pcrs, 24).unwrap();
+    for byte in 0..info.len() {
+        let mut t = info.clone();
+        t[byte] ^= 0x01;
+        assert!(
+            verify_quote12(&ak, &t, &sig, nonce.as_bytes(), &pcrs, 24).is_err(),
+            "byte {byte}"
+        );
+    }
+    assert!(matches!(
+        verify_quote12(&ak, &info, &sig, &[0u8; 20], &pcrs, 24),
+        Err(Tpm12QuoteError::NonceMismatch { .. })
+    ));
+    let mut other = pcrs.clone();
+    other.insert(10, Digest::new(HashAlg::Sha1, &[1u8; 20]).unwrap());
+    assert!(matches!(
+        verify_quote12(&ak, &info, &sig, nonce.as_bytes(), &other, 24),
+        Err(Tpm12QuoteError::CompositeMismatch { .. })
+    ));
+}
