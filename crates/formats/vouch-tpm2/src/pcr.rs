@@ -293,3 +293,53 @@ pub fn decode_digest_list<'a>(r: &mut Reader<'a>, max: u32) -> Result<Vec<&'a [u
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bank() -> impl Strategy<Value = HashAlg> {
+        prop::sample::select(HashAlg::ALL.to_vec())
+    }
+
+    proptest! {
+        /// encode then decode gives back the same selection, consuming every byte.
+        #[test]
+        fn selection_round_trips(entries in prop::collection::btree_map(bank(), 0u32..u32::MAX, 0..5)) {
+            let banks: Vec<PcrBankSelection> = entries
+                .into_iter()
+                .map(|(alg, mask)| PcrBankSelection { alg, mask })
+                .collect();
+            let sel = PcrSelection::new(banks).unwrap();
+            let bytes = sel.encode();
+            let mut r = Reader::new(&bytes);
+            let back = PcrSelection::decode(&mut r).unwrap();
+            prop_assert!(r.finish().is_ok());
+            prop_assert_eq!(back, sel);
+        }
+
+        /// Arbitrary bytes never panic the decoder.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = PcrSelection::decode(&mut Reader::new(&bytes));
+        }
+    }
+
+    #[test]
+    fn parses_tpm2_tools_spec_and_rejects_bad_ones() {
+        let sel = PcrSelection::parse_spec("sha256:0,1,7+sha1:23").unwrap();
+        assert_eq!(
+            sel.iter().collect::<Vec<_>>(),
+            vec![
+                (HashAlg::Sha256, 0),
+                (HashAlg::Sha256, 1),
+                (HashAlg::Sha256, 7),
+                (HashAlg::Sha1, 23)
+            ]
+        );
+        assert!(PcrSelection::parse_spec("sha256:32").is_err());
+        assert!(PcrSelection::parse_spec("md5:1").is_err());
+        assert!(PcrSelection::parse_spec("sha1:1+sha1:2").is_err());
+    }
+}
