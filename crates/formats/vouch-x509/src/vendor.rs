@@ -68,7 +68,13 @@ impl TpmManufacturer {
                     .collect::<String>()
             })
         });
-        let name = code.as_deref().and_then(vendor_name);
+        let name = code.as_deref().and_then(vendor_name).or_else(|| {
+            // Software TPMs built on IBM's reference code (libtpms, hence swtpm) report IBM's
+            // PCI vendor id 0x1014 instead of the registry's "IBM " code.
+            decode_hex4(hex)
+                .filter(|b| *b == [0x00, 0x00, 0x10, 0x14])
+                .map(|_| "IBM (libtpms / swtpm)")
+        });
         Self {
             raw: raw.to_owned(),
             code,
@@ -132,5 +138,21 @@ mod tests {
         assert_eq!(bad.raw, "id:53544");
         let binary = TpmManufacturer::decode("id:0102FF03");
         assert_eq!(binary.code, None);
+    }
+}
+
+#[cfg(test)]
+mod swtpm_tests {
+    use super::*;
+
+    #[test]
+    fn names_swtpm_manufacturer_id() {
+        let m = TpmManufacturer::decode("id:00001014");
+        assert_eq!(m.name, Some("IBM (libtpms / swtpm)"));
+        assert_eq!(
+            TpmManufacturer::decode("id:53544D20").name,
+            Some("STMicroelectronics")
+        );
+        assert_eq!(TpmManufacturer::decode("id:00001015").name, None);
     }
 }
