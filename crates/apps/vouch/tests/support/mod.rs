@@ -1,1 +1,3 @@
+pub mod guest;
 pub mod swtpm;
+pub mod verifier;

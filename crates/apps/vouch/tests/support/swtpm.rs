@@ -21,7 +21,7 @@ pub struct Swtpm {
     child: Child,
 }
 
-fn which(tool: &str) -> PathBuf {
+pub fn which(tool: &str) -> PathBuf {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {tool}"))
@@ -74,7 +74,7 @@ pub fn provision(ca: &Path, state: &Path) {
     .unwrap();
     let setup = Command::new(which("swtpm_setup"))
         .args(["--tpm2", "--tpmstate"])
-        .arg(&state)
+        .arg(state)
         .arg("--config")
         .arg(ca.join("swtpm_setup.conf"))
         .args([
