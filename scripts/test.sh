@@ -22,19 +22,28 @@ echo "== fuzz (${FUZZ_SECONDS:=60}s per target)"
   # Fuzzing on stable Rust: no sanitizer instrumentation (-s none); libFuzzer still finds panics,
   # aborts, timeouts and out-of-memory (-rss_limit_mb).
   cargo fuzz build -s none
-  for target in $(cargo fuzz list); do
-    corpus="target/corpus/$target"; mkdir -p "$corpus"
+  # Two targets at a time (one per core); each still runs for FUZZ_SECONDS.
+  run_target() {
+    local target=$1 corpus="target/corpus/$1" log="target/fuzz-$1.log"
+    mkdir -p "$corpus"
     [ -d "seeds/$target" ] && cp -n seeds/"$target"/* "$corpus"/ 2>/dev/null || true
-    echo "-- fuzz $target"
-    log="target/fuzz-$target.log"
-    if ! cargo fuzz run -s none "$target" "$corpus" -- \
+    if cargo fuzz run -s none "$target" "$corpus" -- \
         -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
         >"$log" 2>&1; then
+      echo "-- fuzz $target: $(grep -E '^Done' "$log" | tail -n 1)"
+    else
       tail -n 60 "$log"
       echo "fuzz target $target FAILED (crash input under fuzz/artifacts/$target)"
-      exit 1
+      return 1
     fi
-    grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || true
+  }
+  failed=0
+  targets=($(cargo fuzz list))
+  for ((i = 0; i < ${#targets[@]}; i += 2)); do
+    pids=()
+    for t in "${targets[@]:i:2}"; do run_target "$t" & pids+=($!); done
+    for p in "${pids[@]}"; do wait "$p" || failed=1; done
   done
+  [ "$failed" = 0 ] || exit 1
 )
 echo "== all checks passed"
