@@ -9,6 +9,7 @@ mod cmd_credential;
 mod cmd_demo;
 mod cmd_ekcert;
 mod cmd_eventlog;
+mod cmd_fleet;
 mod cmd_hosts;
 mod cmd_ima;
 mod cmd_loadgen;
@@ -35,6 +36,8 @@ enum Command {
     Hosts(cmd_hosts::Args),
     /// A verifier on SQLite and a simulated fleet; two hosts are tampered with and caught.
     Demo(cmd_demo::Args),
+    /// Fleet reference values: `simulate` runs the scripted rollout/revocation/tamper timeline.
+    Fleet(cmd_fleet::Args),
     /// Load-test a running verifier with simulated hosts over HTTPS.
     Loadgen(cmd_loadgen::Args),
     /// Read, replay and summarise TCG PC Client (UEFI measured boot) event logs.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => cmd_agent::run(args),
         Command::Hosts(args) => cmd_hosts::run(args),
         Command::Demo(args) => cmd_demo::run(args),
+        Command::Fleet(args) => cmd_fleet::run(args),
         Command::Loadgen(args) => cmd_loadgen::run(args),
         Command::Eventlog(args) => cmd_eventlog::run(args),
         Command::Ima(args) => cmd_ima::run(args),
