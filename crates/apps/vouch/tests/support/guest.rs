@@ -322,9 +322,15 @@ mkdir -p /var/lib/vouch-agent /out
 tar -xf /dev/vda -C / 2>/dev/null
 echo "VOUCH-GUEST: up $(cut -d' ' -f1 /proc/uptime)s; cmdline: $(cat /proc/cmdline)"
 echo "VOUCH-GUEST: agent state: $(cd /var/lib/vouch-agent && echo *)"
+# Nothing but the forwarded verifier is reachable: not even the host's loopback via slirp's
+# 10.0.2.2 alias, on the very port the verifier listens on.
+( nc -w 5 10.0.2.2 "$(cat /etc/vouch/host-port)" </dev/null >/dev/null 2>&1 \
+  && echo "VOUCH-GUEST: probe: host loopback reachable" \
+  || echo "VOUCH-GUEST: probe: host loopback unreachable" ) &
 RUST_LOG=info vouch agent --tpm device --verifier https://{GUEST_VERIFIER}:{GUEST_VERIFIER_PORT} \
   --verifier-ca /etc/vouch/verifier-ca.pem --name {name} --count 1
 echo "VOUCH-GUEST: agent exit $? at $(cut -d' ' -f1 /proc/uptime)s"
+wait
 cp /sys/kernel/security/tpm0/binary_bios_measurements /out/eventlog.bin
 cat /proc/cmdline > /out/cmdline
 tar -cf /dev/vda -C / var/lib/vouch-agent out && sync && echo "VOUCH-GUEST: saved"
@@ -412,8 +418,9 @@ impl Guest {
     }
 
     /// Build the initramfs (once: every boot must use the same one) with `verifier_ca` as the
-    /// agent's `--verifier-ca`.
-    pub fn build_initramfs(&self, verifier_ca: &Path) {
+    /// agent's `--verifier-ca`; `verifier_port` (on the host's loopback) is what the guest
+    /// must not be able to reach directly.
+    pub fn build_initramfs(&self, verifier_ca: &Path, verifier_port: u16) {
         let mut cpio = Cpio::new();
         for d in ["dev", "proc", "sys", "tmp", "etc/vouch", "var/lib", "out"] {
             cpio.dir(d);
@@ -466,6 +473,11 @@ impl Guest {
             "etc/vouch/verifier-ca.pem",
             0o644,
             &std::fs::read(verifier_ca).unwrap(),
+        );
+        cpio.file(
+            "etc/vouch/host-port",
+            0o644,
+            verifier_port.to_string().as_bytes(),
         );
         let names: Vec<String> = modules.into_iter().map(|(n, _)| n).collect();
         cpio.file("init", 0o755, guest_init(&self.name, &names).as_bytes());
@@ -524,7 +536,7 @@ impl Guest {
         let mut qemu = Killed(
             Command::new(&self.assets.qemu)
                 .args(["-accel", "tcg", "-machine", "q35", "-m", "1024", "-smp", "1"])
-                .args(["-nodefaults", "-no-user-config", "-display", "none"])
+                .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
                 .arg("-drive")
                 .arg(format!(
                     "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_DIR}/OVMF_CODE_4M.fd"
@@ -594,6 +606,10 @@ impl Guest {
         assert!(
             text.contains("VOUCH-GUEST: agent exit 0 ") && text.contains("VOUCH-GUEST: saved"),
             "the agent in guest boot {tag} failed\nguest console:\n{text}"
+        );
+        assert!(
+            text.contains("VOUCH-GUEST: probe: host loopback unreachable"),
+            "guest boot {tag} reached the host other than through the forwarded verifier\nguest console:\n{text}"
         );
         let out = run.join("disk");
         std::fs::create_dir_all(&out).unwrap();
