@@ -66,7 +66,7 @@ impl Fixture {
             &format!("name={NAME}"),
             &[support::guest::GUEST_VERIFIER],
         );
-        guest.build_initramfs(&verifier.ca_pem());
+        guest.build_initramfs(&verifier.ca_pem(), verifier.port);
         eprintln!(
             "ovmf_e2e: set-up (TPM, verifier, initramfs {} bytes) {:.1}s",
             std::fs::metadata(&guest.initrd).unwrap().len(),
@@ -89,6 +89,11 @@ impl Fixture {
             boot.elapsed.as_secs_f64(),
             self.started.elapsed().as_secs_f64()
         );
+        for line in boot.console.lines().filter(|l| {
+            l.starts_with("VOUCH-GUEST:") || l.contains("getrandom") || l.contains(" WARN ")
+        }) {
+            eprintln!("  {line}");
+        }
         boot
     }
 
