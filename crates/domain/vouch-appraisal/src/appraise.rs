@@ -427,7 +427,14 @@ impl Engine {
                 .vector
                 .worsen(TrustCategory::Configuration, ar4si::APPROVED_CONFIG),
         }
-        for pcr in rule.pcrs() {
+        let pins: Vec<u32>;
+        let covered: &[u32] = if c == Component::RawPcrs {
+            pins = rule.pins.keys().copied().collect();
+            &pins
+        } else {
+            c.pcrs()
+        };
+        for &pcr in covered {
             if !ctx.claims.pcrs.contains_key(&pcr) {
                 ctx.fail(
                     c,
@@ -476,7 +483,8 @@ impl Engine {
             check_secure_boot(ctx, sb);
         }
         if let Some(cl) = &rule.cmdline {
-            match &ctx.claims.cmdline {
+            let claims = ctx.claims;
+            match &claims.cmdline {
                 None => ctx.fail(
                     c,
                     Some(ClaimKind::KernelCmdline),
@@ -489,8 +497,8 @@ impl Engine {
                     "kernel: no measured kernel command line whose digest matches its text".into(),
                 ),
                 Some(cmd) => {
-                    let (text, src) = (cmd.text.clone(), cmd.source.clone());
-                    for p in cl.present(&text) {
+                    let (text, src) = (&cmd.text, &cmd.source);
+                    for p in cl.present(text) {
                         ctx.fail(
                             c,
                             Some(ClaimKind::KernelCmdline),
@@ -503,7 +511,7 @@ impl Engine {
                             format!("kernel: {src}: command line contains forbidden {p:?}"),
                         );
                     }
-                    for p in cl.missing(&text) {
+                    for p in cl.missing(text) {
                         ctx.fail(
                             c,
                             Some(ClaimKind::KernelCmdline),
@@ -524,10 +532,12 @@ impl Engine {
     fn check_event(&self, ctx: &mut Ctx<'_>, e: &EventClaim) {
         let c = e.component;
         let best = self.best(ctx.claims, e, ctx.now);
-        let actual = Some(match &e.detail {
-            Some(d) => format!("{} ({d})", e.digest),
-            None => e.digest.clone(),
-        });
+        let actual = || {
+            Some(match &e.detail {
+                Some(d) => format!("{} ({d})", e.digest),
+                None => e.digest.clone(),
+            })
+        };
         let Some((m, r)) = best else {
             let expected = self.expected_at(ctx.claims, e, ctx.now);
             let hint = expected
@@ -541,7 +551,7 @@ impl Engine {
                 Severity::Unrecognized,
                 Some(e.source.clone()),
                 expected,
-                actual,
+                actual(),
                 None,
                 format!(
                     "{c}: {}: {:?} {} is not a known value{hint}",
@@ -552,7 +562,7 @@ impl Engine {
             );
             return;
         };
-        let reference = Some(format!("{} ({})", r.name, r.id));
+        let reference = || Some(format!("{} ({})", r.name, r.id));
         let (finding, sev, what) = match m {
             Match::Active | Match::CandidateAdmitted => return,
             Match::DeprecatedUntil => {
@@ -567,8 +577,8 @@ impl Engine {
                     claim: ar4si::NO_CLAIM,
                     event: Some(e.source.clone()),
                     expected: Vec::new(),
-                    actual,
-                    reference,
+                    actual: actual(),
+                    reference: reference(),
                     message: format!(
                         "{c}: {}: {} is deprecated; accepted until {until}",
                         e.source, r.name
@@ -606,8 +616,8 @@ impl Engine {
             sev,
             Some(e.source.clone()),
             expected,
-            actual,
-            reference,
+            actual(),
+            reference(),
             format!("{c}: {}: {} {what}{detail}", e.source, r.name),
         );
     }
@@ -667,7 +677,8 @@ fn policy_ref(p: &Policy) -> PolicyRef {
 
 fn check_secure_boot(ctx: &mut Ctx<'_>, rule: &SecureBootRule) {
     let c = Component::SecureBoot;
-    let sb = ctx.claims.secure_boot.clone();
+    let claims = ctx.claims;
+    let sb = &claims.secure_boot;
     if rule.require_enabled && sb.state != SecureBootState::Enabled {
         let actual = match sb.state {
             SecureBootState::Disabled => "SecureBoot = 0",
@@ -697,7 +708,9 @@ fn check_secure_boot(ctx: &mut Ctx<'_>, rule: &SecureBootRule) {
         ("db", &rule.allowed_db, &sb.db),
     ];
     for (name, allowed, have) in lists {
-        let Some(allowed) = allowed else { continue };
+        let Some(allowed) = allowed.as_ref() else {
+            continue;
+        };
         let Some(have) = have else {
             ctx.fail(
                 c,
