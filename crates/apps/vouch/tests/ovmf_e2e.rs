@@ -97,16 +97,34 @@ impl Fixture {
         boot
     }
 
-    /// The host's status and reasons after `boot`; fails with the guest's console.
-    fn status_after(&self, boot: &Boot) -> (String, Vec<String>) {
-        self.verifier.status_of(NAME).unwrap_or_else(|| {
+    /// The verdict on the attestation the agent made during `boot` (the `n`th boot, one
+    /// attestation each): the newest history record, not the host's current status, which
+    /// turns from trusted to unreachable two intervals after the guest powers off.
+    fn verdict_after(&self, boot: &Boot, n: usize) -> (String, Vec<String>) {
+        let host = self.verifier.show(NAME);
+        let history = host["history"].as_array().unwrap_or_else(|| {
             panic!(
-                "{NAME} is not listed after boot {}; verifier log:\n{}\nguest console:\n{}",
+                "{NAME} is not known after boot {}: {host:#}\nverifier log:\n{}\nguest console:\n{}",
                 boot.tag,
                 self.verifier.log_text(),
                 boot.console
             )
-        })
+        });
+        assert_eq!(
+            history.len(),
+            n,
+            "one attestation per boot; after boot {}: {host:#}\nguest console:\n{}",
+            boot.tag,
+            boot.console
+        );
+        let last = &history[0];
+        let reasons = last["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect();
+        (last["status"].as_str().unwrap().to_owned(), reasons)
     }
 }
 
@@ -178,7 +196,7 @@ fn ovmf_guest_is_trusted_then_caught_with_another_cmdline_and_with_secure_boot_o
     // 1. First boot: enrolment with the EK certificate, then the first attestation (with the
     //    firmware's real log from securityfs) learns the baseline: trusted.
     let first = f.boot("first", CMDLINE, Vars::Blank);
-    let (status, reasons) = f.status_after(&first);
+    let (status, reasons) = f.verdict_after(&first, 1);
     assert_eq!(
         status, "trusted",
         "first boot: {reasons:?}\nguest console:\n{}",
@@ -244,7 +262,7 @@ fn ovmf_guest_is_trusted_then_caught_with_another_cmdline_and_with_secure_boot_o
         "the agent state survived the reboot\n{}",
         second.console
     );
-    let (status, reasons) = f.status_after(&second);
+    let (status, reasons) = f.verdict_after(&second, 2);
     assert_eq!(
         status, "untrusted",
         "second boot: {reasons:?}\nguest console:\n{}",
@@ -265,7 +283,7 @@ fn ovmf_guest_is_trusted_then_caught_with_another_cmdline_and_with_secure_boot_o
     // 3. Same guest with Secure Boot turned on (Debian's enrolled variable store): PCR 7 named,
     //    and the Secure Boot state named among the machine-state differences.
     let third = f.boot("secureboot", CMDLINE, Vars::SecureBootMs);
-    let (status, reasons) = f.status_after(&third);
+    let (status, reasons) = f.verdict_after(&third, 3);
     assert_eq!(
         status, "untrusted",
         "third boot: {reasons:?}\nguest console:\n{}",
@@ -301,9 +319,9 @@ fn ovmf_guest_is_trusted_then_caught_with_another_cmdline_and_with_secure_boot_o
 fn ovmf_cmdline_change_reason_shows_the_old_and_new_command_lines() {
     let f = Fixture::new();
     let first = f.boot("first", CMDLINE, Vars::Blank);
-    assert_eq!(f.status_after(&first).0, "trusted", "{}", first.console);
+    assert_eq!(f.verdict_after(&first, 1).0, "trusted", "{}", first.console);
     let second = f.boot("cmdline", CMDLINE_CHANGED, Vars::Blank);
-    let (status, reasons) = f.status_after(&second);
+    let (status, reasons) = f.verdict_after(&second, 2);
     assert_eq!(status, "untrusted");
     let all = reasons.join("\n");
     assert!(
@@ -322,7 +340,7 @@ fn ovmf_cmdline_change_reason_shows_the_old_and_new_command_lines() {
 fn ovmf_machine_state_names_the_kernel_and_its_command_line() {
     let f = Fixture::new();
     let first = f.boot("first", CMDLINE, Vars::Blank);
-    assert_eq!(f.status_after(&first).0, "trusted", "{}", first.console);
+    assert_eq!(f.verdict_after(&first, 1).0, "trusted", "{}", first.console);
     let state = &f.verifier.show(NAME)["machine_state"];
     assert_eq!(state["boot_chain"][0]["kind"], "kernel", "{state:#}");
     assert_eq!(state["kernel_cmdline"], first.cmdline.as_str(), "{state:#}");

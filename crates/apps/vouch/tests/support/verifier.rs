@@ -143,32 +143,6 @@ impl Verifier {
                 (h["status"].as_str().unwrap().to_owned(), reasons)
             })
     }
-
-    /// Poll `vouch hosts list --json` until `pred` holds for the host `name`, or fail after
-    /// `timeout` showing the fleet and the verifier's log.
-    pub fn wait_for(
-        &self,
-        name: &str,
-        what: &str,
-        timeout: Duration,
-        pred: impl Fn(&str, &[String]) -> bool,
-    ) -> (String, Vec<String>) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some((status, reasons)) = self.status_of(name)
-                && pred(&status, &reasons)
-            {
-                return (status, reasons);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; fleet: {:#?}\nverifier log:\n{}",
-                self.hosts(),
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
 }
 
 impl Drop for Verifier {
