@@ -167,6 +167,9 @@ pub struct MachineState {
     pub boot_chain: Vec<BootStage>,
     /// The last kernel command line (GRUB `kernel_cmdline`, systemd-boot PCR 8/12 text).
     pub kernel_cmdline: Option<String>,
+    /// SHA-256 digest (hex) of the kernel command line the Linux EFI stub measured into PCR 9
+    /// (`EV_EVENT_TAG` [`LINUX_LOAD_OPTIONS_TAG`]); the log holds no text for it.
+    pub kernel_cmdline_digest: Option<String>,
     /// `EV_S_CRTM_VERSION`.
     pub firmware_version: Option<String>,
     /// Measured firmware regions.
@@ -180,6 +183,15 @@ pub struct MachineState {
     /// Events whose payload did not decode, as (event index, reason).
     pub undecodable_events: Vec<(usize, String)>,
 }
+
+/// The vendor media GUID of QEMU's firmware loader: OVMF loads a `-kernel` image from
+/// `VenMedia(1428F772-B64A-441E-B8C3-9EBDD7F893C7)/kernel`.
+const QEMU_KERNEL_LOADER_GUID: &str = "1428f772-b64a-441e-b8c3-9ebdd7f893c7";
+
+/// `EV_EVENT_TAG` id under which the Linux EFI stub measures the kernel command line into
+/// PCR 9 ("LOADED_IMAGE::LoadOptions", Linux 5.19+); the event carries only the digest of the
+/// UTF-16LE command line with its terminating NUL.
+pub const LINUX_LOAD_OPTIONS_TAG: u32 = 0x8F3B_22ED;
 
 fn stage_kind(path: Option<&str>, fv: bool, previous: Option<BootStageKind>) -> BootStageKind {
     if fv {
@@ -206,6 +218,7 @@ fn stage_kind(path: Option<&str>, fv: bool, previous: Option<BootStageKind>) -> 
     } else if file.starts_with("vmlinuz")
         || file.starts_with("linux")
         || p.contains("\\efi\\linux\\")
+        || p.contains(QEMU_KERNEL_LOADER_GUID)
     {
         BootStageKind::Kernel
     } else {
@@ -225,6 +238,7 @@ impl MachineState {
             authorities: Vec::new(),
             boot_chain: Vec::new(),
             kernel_cmdline: None,
+            kernel_cmdline_digest: None,
             firmware_version: None,
             firmware_blobs: Vec::new(),
             boot_order: Vec::new(),
@@ -289,6 +303,12 @@ impl MachineState {
             EventData::Ipl(Ipl::Utf16(t)) if matches!(ev.pcr(), 8 | 12) => {
                 self.kernel_cmdline = Some(t.to_string().trim().to_owned());
             }
+            EventData::EventTag(t) if ev.pcr() == 9 && t.id == LINUX_LOAD_OPTIONS_TAG => {
+                self.kernel_cmdline_digest = ev
+                    .digests()
+                    .get(vouch_tpm2::HashAlg::Sha256)
+                    .map(|d| d.to_hex());
+            }
             EventData::Undecodable { error, .. } => self
                 .undecodable_events
                 .push((ev.index(), error.to_string())),
@@ -341,5 +361,24 @@ impl MachineState {
             }),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod qemu_kernel_tests {
+    use super::*;
+
+    #[test]
+    fn classifies_qemu_direct_kernel_boot_as_kernel() {
+        let path = "VenMedia(1428F772-B64A-441E-B8C3-9EBDD7F893C7)/kernel";
+        assert_eq!(stage_kind(Some(path), false, None), BootStageKind::Kernel);
+        assert_eq!(
+            stage_kind(
+                Some("VenMedia(00000000-0000-0000-0000-000000000000)/kernel"),
+                false,
+                None
+            ),
+            BootStageKind::Other
+        );
     }
 }
