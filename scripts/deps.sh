@@ -6,7 +6,7 @@
 # Cargo tools: cargo-fuzz for the fuzz runs.
 set -euo pipefail
 
-APT_PACKAGES=(pkg-config libtss2-dev swtpm swtpm-tools tpm2-tools openssl postgresql
+APT_PACKAGES=(pkg-config libssl-dev libtss2-dev swtpm swtpm-tools tpm2-tools openssl postgresql
   qemu-system-x86 ovmf busybox-static)
 
 missing=()
