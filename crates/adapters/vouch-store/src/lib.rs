@@ -31,9 +31,14 @@
 //!   nothing read back from storage is reported as trusted before fresh evidence.
 //! * History is bounded: [`Store::apply_attestation`] prunes a host's history to the newest
 //!   [`StoreOptions::history_limit`] records in the same transaction.
+//! * A host's IMA state (running PCR 10, entries replayed) is written in the transaction of
+//!   the attestation that produced it ([`Store::apply_attestation_with_ima`]), so it can never
+//!   run ahead of or behind the host's recorded verdict. IMA runtime policies are stored once
+//!   by the SHA-256 of their content ([`Store::put_ima_policy`]) and shared by reference.
 
 mod model;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -49,7 +54,7 @@ use uuid::Uuid;
 
 pub use model::{
     Attestation, AuditEntry, Baseline, BaselineSource, Counters, EkOverride, Enrolment, Host,
-    HostStatus, Labels, NonceCheck, Pcrs,
+    HostStatus, ImaContext, ImaPolicy, ImaState, Labels, NonceCheck, Pcrs,
 };
 
 #[cfg(feature = "testing")]
@@ -394,6 +399,113 @@ struct AuditRow {
     detail: Json<serde_json::Value>,
 }
 
+const UPSERT_IMA_STATE: &str = "INSERT INTO ima_state (host_id, reset_count, entry_count, \
+    template_hash_alg, convention, pcr10, boot_aggregate_ok, policy_sha256, failure, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (host_id) DO UPDATE SET \
+    reset_count = excluded.reset_count, entry_count = excluded.entry_count, \
+    template_hash_alg = excluded.template_hash_alg, convention = excluded.convention, \
+    pcr10 = excluded.pcr10, boot_aggregate_ok = excluded.boot_aggregate_ok, \
+    policy_sha256 = excluded.policy_sha256, failure = excluded.failure, \
+    updated_at = excluded.updated_at";
+
+#[derive(Debug)]
+struct ImaRow {
+    host_id: Uuid,
+    reset_count: i64,
+    entry_count: i64,
+    template_hash_alg: String,
+    convention: String,
+    pcr10: Json<BTreeMap<String, String>>,
+    boot_aggregate_ok: bool,
+    policy_sha256: Option<Vec<u8>>,
+    failure: Option<String>,
+    updated_at: DateTime<Utc>,
+}
+
+impl ImaRow {
+    fn from_state(s: &ImaState) -> Result<Self> {
+        Ok(Self {
+            host_id: s.host_id,
+            reset_count: i64::from(s.reset_count),
+            entry_count: i64::try_from(s.entry_count).map_err(|_| {
+                StoreError::Corrupt(format!("IMA entry count {} out of range", s.entry_count))
+            })?,
+            template_hash_alg: s.template_hash_alg.clone(),
+            convention: s.convention.clone(),
+            pcr10: Json(s.pcr10.clone()),
+            boot_aggregate_ok: s.boot_aggregate_ok,
+            policy_sha256: s.policy_sha256.clone(),
+            failure: s.failure.clone(),
+            updated_at: ts(s.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct ImaContextRow {
+    ima_policy_id: Option<Uuid>,
+    policy_hash: Option<Vec<u8>>,
+    host_id: Option<Uuid>,
+    reset_count: Option<i64>,
+    entry_count: Option<i64>,
+    template_hash_alg: Option<String>,
+    convention: Option<String>,
+    pcr10: Option<Json<BTreeMap<String, String>>>,
+    boot_aggregate_ok: Option<bool>,
+    policy_sha256: Option<Vec<u8>>,
+    failure: Option<String>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl ImaContextRow {
+    fn into_context(self) -> Result<ImaContext> {
+        let policy = match (self.ima_policy_id, self.policy_hash) {
+            (Some(id), Some(h)) => Some((
+                id,
+                <[u8; 32]>::try_from(h.as_slice())
+                    .map_err(|_| StoreError::Corrupt("IMA policy hash".into()))?,
+            )),
+            _ => None,
+        };
+        let state = match (
+            self.host_id,
+            self.reset_count,
+            self.entry_count,
+            self.template_hash_alg,
+            self.convention,
+            self.pcr10,
+            self.boot_aggregate_ok,
+            self.updated_at,
+        ) {
+            (
+                Some(host_id),
+                Some(r),
+                Some(n),
+                Some(template_hash_alg),
+                Some(convention),
+                Some(pcr10),
+                Some(boot_aggregate_ok),
+                Some(updated_at),
+            ) => Some(ImaState {
+                host_id,
+                reset_count: u32::try_from(r)
+                    .map_err(|_| StoreError::Corrupt(format!("IMA resetCount {r}")))?,
+                entry_count: u64::try_from(n)
+                    .map_err(|_| StoreError::Corrupt(format!("IMA entry count {n}")))?,
+                template_hash_alg,
+                convention,
+                pcr10: pcr10.0,
+                boot_aggregate_ok,
+                policy_sha256: self.policy_sha256,
+                failure: self.failure,
+                updated_at,
+            }),
+            _ => None,
+        };
+        Ok(ImaContext { policy, state })
+    }
+}
+
 const UPDATE_HOST: &str = "UPDATE hosts SET name = $2, status = $3, reasons = $4, labels = $5, \
     ek_public = $6, ek_cert = $7, ek_override_by = $8, ak_public = $9, ak_name = $10, \
     tpm_manufacturer = $11, tpm_model = $12, client_cert_sha256 = $13, approved_at = $14, \
@@ -522,6 +634,20 @@ impl Store {
         record: &Attestation,
         now: DateTime<Utc>,
     ) -> Result<Host> {
+        self.apply_attestation_with_ima(host, record, None, now)
+            .await
+    }
+
+    /// [`Store::apply_attestation`], also writing the host's IMA state (when given) in the same
+    /// transaction.
+    pub async fn apply_attestation_with_ima(
+        &self,
+        host: &Host,
+        record: &Attestation,
+        ima: Option<&ImaState>,
+        now: DateTime<Utc>,
+    ) -> Result<Host> {
+        let ima_row = ima.map(ImaRow::from_state).transpose()?;
         let mut next = host.clone();
         next.version = host.version.saturating_add(1);
         next.updated_at = now;
@@ -561,6 +687,21 @@ impl Store {
             .bind(limit)
             .execute(&mut *tx)
             .await?;
+            if let Some(r) = &ima_row {
+                sqlx::query(UPSERT_IMA_STATE)
+                    .bind(r.host_id)
+                    .bind(r.reset_count)
+                    .bind(r.entry_count)
+                    .bind(&r.template_hash_alg)
+                    .bind(&r.convention)
+                    .bind(&r.pcr10)
+                    .bind(r.boot_aggregate_ok)
+                    .bind(&r.policy_sha256)
+                    .bind(&r.failure)
+                    .bind(r.updated_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
         });
         row.into_host()
@@ -959,5 +1100,90 @@ impl Store {
         .fetch_one(p)
         .await)?;
         Ok(n)
+    }
+
+    // ---- IMA ----
+
+    /// Store an IMA runtime policy by content: the same `sha256` returns the existing id
+    /// (stored once, however many hosts use it).
+    pub async fn put_ima_policy(
+        &self,
+        sha256: &[u8; 32],
+        policy: &serde_json::Value,
+        paths: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid> {
+        let paths = i64::try_from(paths)
+            .map_err(|_| StoreError::Corrupt(format!("policy path count {paths}")))?;
+        let id = Uuid::new_v4();
+        let (found,): (Uuid,) = with_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO ima_policies (id, sha256, policy, paths, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(id)
+            .bind(sha256.as_slice())
+            .bind(Json(policy))
+            .bind(paths)
+            .bind(ts(now))
+            .execute(p)
+            .await?;
+            sqlx::query_as("SELECT id FROM ima_policies WHERE sha256 = $1")
+                .bind(sha256.as_slice())
+                .fetch_one(p)
+                .await
+        })?;
+        Ok(found)
+    }
+
+    /// A stored IMA runtime policy.
+    pub async fn ima_policy(&self, id: Uuid) -> Result<Option<ImaPolicy>> {
+        type Row = (Uuid, Vec<u8>, Json<serde_json::Value>, i64, DateTime<Utc>);
+        let row: Option<Row> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT id, sha256, policy, paths, created_at FROM ima_policies WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+        row.map(|(id, sha, policy, paths, created_at)| {
+            Ok(ImaPolicy {
+                id,
+                sha256: <[u8; 32]>::try_from(sha.as_slice())
+                    .map_err(|_| StoreError::Corrupt("IMA policy hash".into()))?,
+                policy: policy.0,
+                paths: u64::try_from(paths)
+                    .map_err(|_| StoreError::Corrupt(format!("IMA policy paths {paths}")))?,
+                created_at,
+            })
+        })
+        .transpose()
+    }
+
+    /// Set (or clear) a host's IMA runtime policy. False when the host does not exist.
+    pub async fn set_host_ima_policy(&self, host_id: Uuid, policy: Option<Uuid>) -> Result<bool> {
+        let affected = with_pool!(self, |p| sqlx::query(
+            "UPDATE hosts SET ima_policy_id = $2 WHERE id = $1"
+        )
+        .bind(host_id)
+        .bind(policy)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(affected == 1)
+    }
+
+    /// A host's IMA policy reference and running state, in one query.
+    pub async fn ima_context(&self, host_id: Uuid) -> Result<ImaContext> {
+        let row: Option<ImaContextRow> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT h.ima_policy_id, p.sha256 AS policy_hash, s.host_id, s.reset_count, \
+             s.entry_count, s.template_hash_alg, s.convention, s.pcr10, s.boot_aggregate_ok, \
+             s.policy_sha256, s.failure, s.updated_at FROM hosts h \
+             LEFT JOIN ima_policies p ON p.id = h.ima_policy_id \
+             LEFT JOIN ima_state s ON s.host_id = h.id WHERE h.id = $1"
+        )
+        .bind(host_id)
+        .fetch_optional(p)
+        .await)?;
+        row.map_or_else(|| Ok(ImaContext::default()), ImaContextRow::into_context)
     }
 }

@@ -310,3 +310,55 @@ pub struct AuditEntry {
     /// Details.
     pub detail: serde_json::Value,
 }
+
+/// The verifier's running IMA state for one host and boot: how far the host's measurement
+/// list has been replayed against quoted PCR 10, and the value reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImaState {
+    /// Host.
+    pub host_id: Uuid,
+    /// The TPM resetCount (boot) this state belongs to; another boot starts over.
+    pub reset_count: u32,
+    /// Entries replayed (the offset the next list tail starts at).
+    pub entry_count: u64,
+    /// Algorithm of the list's template hashes (`sha1`, ...).
+    pub template_hash_alg: String,
+    /// How the host's kernel extends non-SHA-1 banks (`per_bank`, `sha1_padded`).
+    pub convention: String,
+    /// PCR 10 after `entry_count` entries: bank name -> lowercase hex.
+    pub pcr10: BTreeMap<String, String>,
+    /// The list's boot_aggregate matched the quoted boot PCRs.
+    pub boot_aggregate_ok: bool,
+    /// SHA-256 of the runtime policy the entries were appraised against (`None`: no policy).
+    pub policy_sha256: Option<Vec<u8>>,
+    /// The first failure seen in this boot (a rejected entry, a forged entry); it stays until
+    /// the host reboots or gets a policy that accepts the whole list again.
+    pub failure: Option<String>,
+    /// When written.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A stored IMA runtime policy: one row per distinct content, shared by every host using it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImaPolicy {
+    /// Id.
+    pub id: Uuid,
+    /// SHA-256 of the policy JSON as stored.
+    pub sha256: [u8; 32],
+    /// The policy document (JSON).
+    pub policy: serde_json::Value,
+    /// Number of allowlisted paths.
+    pub paths: u64,
+    /// When first stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What the verifier needs to know about a host's IMA at challenge and evidence time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImaContext {
+    /// The host's runtime policy: id and SHA-256 (the document is fetched only when the
+    /// verifier has not compiled it yet).
+    pub policy: Option<(Uuid, [u8; 32])>,
+    /// The running state, if any.
+    pub state: Option<ImaState>,
+}

@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use vouch_store::testing::TempPostgres;
 use vouch_store::{
     Attestation, AuditEntry, Baseline, BaselineSource, Counters, EkOverride, Enrolment, Host,
-    HostStatus, NonceCheck, Store, StoreError, StoreOptions, sha256,
+    HostStatus, ImaState, NonceCheck, Store, StoreError, StoreOptions, sha256,
 };
 
 /// A store under test, and how to open it again.
@@ -533,6 +533,114 @@ async fn removed_hosts_are_listed_only_on_request(db: Db) {
     );
 }
 
+fn ima_state(h: &Host, reset_count: u32, entry_count: u64) -> ImaState {
+    ImaState {
+        host_id: h.id,
+        reset_count,
+        entry_count,
+        template_hash_alg: "sha1".into(),
+        convention: "per_bank".into(),
+        pcr10: BTreeMap::from([("sha256".to_owned(), "ab".repeat(32))]),
+        boot_aggregate_ok: true,
+        policy_sha256: Some(vec![7; 32]),
+        failure: None,
+        updated_at: now(),
+    }
+}
+
+async fn ima_policies_are_stored_once_by_content(db: Db) {
+    let doc = serde_json::json!({"version": 1, "allow": {"/usr/bin/true": ["ab"]}});
+    let a = db
+        .store
+        .put_ima_policy(&[1; 32], &doc, 1, now())
+        .await
+        .unwrap();
+    let b = db
+        .store
+        .put_ima_policy(&[1; 32], &doc, 1, now())
+        .await
+        .unwrap();
+    assert_eq!(a, b, "the same content is stored once");
+    let c = db
+        .store
+        .put_ima_policy(&[2; 32], &doc, 1, now())
+        .await
+        .unwrap();
+    assert_ne!(a, c);
+    let p = db.store.ima_policy(a).await.unwrap().unwrap();
+    assert_eq!((p.sha256, p.paths, &p.policy), ([1; 32], 1, &doc));
+    assert!(
+        db.store
+            .ima_policy(uuid::Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let h = approved(&db, "a").await;
+    assert_eq!(db.store.ima_context(h.id).await.unwrap().policy, None);
+    assert!(db.store.set_host_ima_policy(h.id, Some(a)).await.unwrap());
+    assert_eq!(
+        db.store.ima_context(h.id).await.unwrap().policy,
+        Some((a, [1; 32]))
+    );
+    // An unknown policy id is refused by the database.
+    assert!(
+        db.store
+            .set_host_ima_policy(h.id, Some(uuid::Uuid::new_v4()))
+            .await
+            .is_err()
+    );
+    assert!(db.store.set_host_ima_policy(h.id, None).await.unwrap());
+    assert_eq!(db.store.ima_context(h.id).await.unwrap().policy, None);
+}
+
+async fn ima_state_is_written_with_its_attestation(db: Db) {
+    let h = approved(&db, "a").await;
+    assert_eq!(db.store.ima_context(h.id).await.unwrap().state, None);
+    let s1 = ima_state(&h, 3, 10_000);
+    let h2 = db
+        .store
+        .apply_attestation_with_ima(&h, &attestation(&h, 1), Some(&s1), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.ima_context(h.id).await.unwrap().state,
+        Some(s1.clone())
+    );
+    // Updated in place.
+    let mut s2 = ima_state(&h, 3, 10_100);
+    s2.failure = Some("entry 10050: /tmp/x sha256:00: not in policy".into());
+    s2.policy_sha256 = None;
+    let h3 = db
+        .store
+        .apply_attestation_with_ima(&h2, &attestation(&h2, 2), Some(&s2), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.ima_context(h.id).await.unwrap().state,
+        Some(s2.clone())
+    );
+    // A stale host version writes neither the attestation nor the IMA state.
+    let s3 = ima_state(&h, 4, 5);
+    assert!(matches!(
+        db.store
+            .apply_attestation_with_ima(&h2, &attestation(&h2, 3), Some(&s3), now())
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        db.store.ima_context(h.id).await.unwrap().state,
+        Some(s2.clone())
+    );
+    // Without IMA, the state stays.
+    db.store
+        .apply_attestation(&h3, &attestation(&h3, 4), now())
+        .await
+        .unwrap();
+    assert_eq!(db.store.ima_context(h.id).await.unwrap().state, Some(s2));
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -579,4 +687,6 @@ suite!(
     admin_tokens_are_found_by_hash_only,
     ek_override_is_kept_and_replaced,
     removed_hosts_are_listed_only_on_request,
+    ima_policies_are_stored_once_by_content,
+    ima_state_is_written_with_its_attestation,
 );
