@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::{
     ActivateRequest, ActivateResponse, ApiErrorBody, ChallengeResponse, EkOverrideRequest,
     EnrolRequest, EnrolResponse, EvidenceRequest, EvidenceResponse, HostDetail, HostSummary,
+    ImaPolicyAssignment, ImaPolicyCreated, ImaPolicySelectorAssignment,
 };
 
 /// Why a call failed.
@@ -176,6 +177,63 @@ impl AdminClient {
             &self.http,
             Method::POST,
             format!("{}/api/v1/hosts/{}/ek-override", self.base, encode(name)),
+            Some(&self.token),
+            Some(&body),
+        )
+        .await
+    }
+}
+
+impl AdminClient {
+    /// Store an IMA runtime policy (JSON of `vouch_ima::policy::PolicyDocument`); the same
+    /// content gets the same id.
+    pub async fn add_ima_policy(
+        &self,
+        policy: &serde_json::Value,
+    ) -> Result<ImaPolicyCreated, ClientError> {
+        call(
+            &self.http,
+            Method::POST,
+            format!("{}/api/v1/ima/policies", self.base),
+            Some(&self.token),
+            Some(policy),
+        )
+        .await
+    }
+
+    /// Give a host an IMA runtime policy (`None` removes it).
+    pub async fn set_ima_policy(
+        &self,
+        name: &str,
+        policy_id: Option<&str>,
+    ) -> Result<HostSummary, ClientError> {
+        let body = ImaPolicyAssignment {
+            policy_id: policy_id.map(str::to_owned),
+        };
+        call(
+            &self.http,
+            Method::POST,
+            format!("{}/api/v1/hosts/{}/ima-policy", self.base, encode(name)),
+            Some(&self.token),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Give every current host matching `selector` an IMA runtime policy.
+    pub async fn assign_ima_policy(
+        &self,
+        policy_id: &str,
+        selector: &str,
+    ) -> Result<Vec<HostSummary>, ClientError> {
+        let body = ImaPolicySelectorAssignment {
+            policy_id: policy_id.to_owned(),
+            selector: selector.to_owned(),
+        };
+        call(
+            &self.http,
+            Method::POST,
+            format!("{}/api/v1/ima/assign", self.base),
             Some(&self.token),
             Some(&body),
         )

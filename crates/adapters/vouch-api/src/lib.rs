@@ -20,6 +20,9 @@
 //! | `POST /api/v1/hosts/{name}/attest` | admin | -> [`HostSummary`] (due now) |
 //! | `DELETE /api/v1/hosts/{name}` | admin | -> [`HostSummary`] (removed) |
 //! | `POST /api/v1/hosts/{name}/ek-override` | admin | [`EkOverrideRequest`] -> [`HostSummary`] |
+//! | `POST /api/v1/ima/policies` | admin | IMA runtime policy JSON -> [`ImaPolicyCreated`] |
+//! | `POST /api/v1/hosts/{name}/ima-policy` | admin | [`ImaPolicyAssignment`] -> [`HostSummary`] |
+//! | `POST /api/v1/ima/assign` | admin | [`ImaPolicySelectorAssignment`] -> `[HostSummary]` |
 //! | `GET /api/openapi.json`, `/api/docs`, `/metrics`, `/healthz` | none | |
 //!
 //! Errors are `{"error": "..."}` ([`ApiErrorBody`]) with a 4xx/5xx status.
@@ -207,6 +210,35 @@ pub struct ChallengeResponse {
     pub want_event_log: bool,
     /// Host status, for the agent's log.
     pub status: HostStatus,
+    /// IMA measurements wanted with this evidence (`None`: no IMA for this host). Absent in
+    /// answers of verifiers that predate IMA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ima: Option<ImaRequest>,
+}
+
+/// Which IMA measurement-list entries the verifier wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImaRequest {
+    /// Index of the first entry wanted: the verifier has replayed entries `0..offset` of the
+    /// boot `reset_count` names.
+    pub offset: u64,
+    /// The TPM resetCount (boot) the offset belongs to; `None` when the verifier has no IMA
+    /// state for this host. An agent whose quote shows another resetCount (it rebooted) sends
+    /// its list from entry 0.
+    #[serde(default)]
+    pub reset_count: Option<u32>,
+}
+
+/// The tail of the host's IMA measurement list (binary form, as securityfs gives it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImaEvidence {
+    /// Index of the first entry in `entries`: the requested offset, or 0 to start over.
+    pub offset: u64,
+    /// Algorithm of the listed template hashes (`sha1` for `binary_runtime_measurements`).
+    pub template_hash_alg: String,
+    /// The raw binary entries from `offset` to the end of the list as read after the quote
+    /// (at least what the quote covers; possibly empty).
+    pub entries: Bytes,
 }
 
 /// Evidence answering a challenge.
@@ -222,6 +254,9 @@ pub struct EvidenceRequest {
     pub pcrs: PcrMap,
     /// The UEFI event log (`binary_bios_measurements`), when asked for.
     pub event_log: Option<Bytes>,
+    /// New IMA measurement-list entries, when the challenge asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ima: Option<ImaEvidence>,
 }
 
 /// The verifier's verdict on the evidence.
@@ -299,6 +334,33 @@ pub struct EkOverrideRequest {
     pub reason: String,
 }
 
+/// A stored IMA runtime policy (stored once, by content, however many hosts use it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImaPolicyCreated {
+    /// Policy id (the same id for the same content).
+    pub id: String,
+    /// SHA-256 of the canonical policy JSON (hex).
+    pub sha256: String,
+    /// Number of allowlisted paths.
+    pub paths: u64,
+}
+
+/// Give one host an IMA runtime policy, or take it away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImaPolicyAssignment {
+    /// Policy id from `POST /api/v1/ima/policies`; `null` removes the host's policy.
+    pub policy_id: Option<String>,
+}
+
+/// Give every current host matching a selector an IMA runtime policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImaPolicySelectorAssignment {
+    /// Policy id from `POST /api/v1/ima/policies`.
+    pub policy_id: String,
+    /// `name=GLOB` or `label:KEY=GLOB` terms joined by `,` (all must match).
+    pub selector: String,
+}
+
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiErrorBody {
@@ -317,6 +379,26 @@ mod tests {
         assert_eq!(s, "\"AAEC/w==\"");
         assert_eq!(serde_json::from_str::<Bytes>(&s).unwrap(), b);
         assert!(serde_json::from_str::<Bytes>("\"not base64!\"").is_err());
+    }
+
+    #[test]
+    fn ima_fields_are_optional_both_ways() {
+        // An old agent's evidence (no `ima`) still parses, and a new one without IMA writes
+        // nothing an old verifier would not know.
+        let old =
+            r#"{"nonce":"AA==","attest":"AA==","signature":"AA==","pcrs":{},"event_log":null}"#;
+        let ev: EvidenceRequest = serde_json::from_str(old).unwrap();
+        assert_eq!(ev.ima, None);
+        assert!(!serde_json::to_string(&ev).unwrap().contains("ima"));
+        let ch = r#"{"due":true,"retry_after_ms":0,"nonce":null,"pcr_selection":null,"want_event_log":false,"status":"trusted","ima":{"offset":7}}"#;
+        let ch: ChallengeResponse = serde_json::from_str(ch).unwrap();
+        assert_eq!(
+            ch.ima,
+            Some(ImaRequest {
+                offset: 7,
+                reset_count: None
+            })
+        );
     }
 
     #[test]

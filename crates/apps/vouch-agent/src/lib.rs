@@ -9,7 +9,15 @@
 //!                  | identity refused (host removed)   v
 //!                  +------------------------------ Attesting: quote(nonce) + log -> evidence
 //! ```
-//! The agent only ever connects out: the verifier decides when the host is due. While the
+//! The agent only ever connects out: the verifier decides when the host is due.
+//!
+//! IMA: when the challenge asks for IMA entries from an offset and the agent has an IMA log
+//! ([`Agent::with_ima_log`]), it reads the measurement list *after* the quote (so the list is at
+//! least as long as what PCR 10 covers) and sends the binary entries from the offset on. It
+//! keeps a cursor (entry index and byte offset of the last requested offset, and the boot it
+//! belongs to) so each attestation reads and frames only the bytes after it; after a reboot
+//! (the quote's resetCount differs from the challenge's) or when the list is shorter than the
+//! offset, it sends the list from entry 0. While the
 //! verifier is unreachable the agent backs off exponentially with jitter (1 s to 60 s).
 //!
 //! Trust assumptions: the agent trusts only the verifier CA it is given (never the system roots).
@@ -23,10 +31,10 @@ use std::time::Duration;
 use rand::Rng as _;
 use vouch_api::{
     ActivateRequest, AgentClient, Bytes, ChallengeResponse, ClientError, EnrolRequest,
-    EvidenceRequest, HostStatus, PcrMap,
+    EvidenceRequest, HostStatus, ImaEvidence, ImaRequest, PcrMap,
 };
 use vouch_tpm::Tpm;
-use vouch_tpm2::PcrSelection;
+use vouch_tpm2::{HashAlg, PcrSelection};
 
 /// Why the agent stopped or a step failed.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +117,18 @@ pub struct Agent {
     state: State,
     backoff: Backoff,
     sent_log_digest: Option<[u8; 32]>,
+    ima_log: Option<PathBuf>,
+    ima_cursor: Option<ImaCursor>,
+}
+
+/// Where the agent is in the IMA measurement list of one boot: entry `index` starts at byte
+/// `byte`. Constant memory, whatever the list length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ImaCursor {
+    reset_count: u32,
+    index: u64,
+    byte: u64,
+    alg: HashAlg,
 }
 
 impl core::fmt::Debug for Agent {
@@ -141,7 +161,17 @@ impl Agent {
             state,
             backoff: Backoff::new(),
             sent_log_digest: None,
+            ima_log: None,
+            ima_cursor: None,
         })
+    }
+
+    /// Read the IMA measurement list (binary, `binary_runtime_measurements`) from `path` when
+    /// the verifier asks for it. A missing file means no IMA: the evidence then carries none.
+    #[must_use]
+    pub fn with_ima_log(mut self, path: Option<PathBuf>) -> Self {
+        self.ima_log = path;
+        self
     }
 
     /// Run until `max_attestations` evidence submissions (or forever). Transient failures back
@@ -258,6 +288,16 @@ impl Agent {
         } else {
             None
         };
+        let ima = match (ch.ima, self.ima_log.clone()) {
+            (Some(req), Some(path)) => {
+                let reset = vouch_tpm2::Attest::decode(&quote.attest)
+                    .map_err(|e| AgentError::Protocol(format!("own quote does not decode: {e}")))?
+                    .clock_info
+                    .reset_count;
+                self.collect_ima(&path, req, reset)?
+            }
+            _ => None,
+        };
         let mut pcrs = PcrMap::new();
         for (bank, index, value) in quote.pcrs.iter() {
             pcrs.entry(bank.name().to_owned())
@@ -271,6 +311,7 @@ impl Agent {
                 signature: Bytes(quote.signature),
                 pcrs,
                 event_log,
+                ima,
             })
             .await?;
         Ok(Some(Outcome {
@@ -278,6 +319,119 @@ impl Agent {
             reasons: resp.reasons,
         }))
     }
+}
+
+impl Agent {
+    /// The IMA entries the verifier asked for (see the crate docs), or `None` without a list.
+    fn collect_ima(
+        &mut self,
+        path: &Path,
+        req: ImaRequest,
+        reset_count: u32,
+    ) -> Result<Option<ImaEvidence>, AgentError> {
+        // Another boot than the verifier's state: the whole list.
+        let wanted = if req.reset_count.is_some_and(|r| r != reset_count) {
+            0
+        } else {
+            req.offset
+        };
+        let cursor = self
+            .ima_cursor
+            .filter(|c| c.reset_count == reset_count && c.index <= wanted);
+        let Some(found) = read_ima_tail(path, cursor, wanted)? else {
+            return Ok(None);
+        };
+        let found = match found {
+            Tail::Found(t) => t,
+            // The list is shorter than the offset (a reboot the verifier has not seen): all.
+            Tail::Short if wanted > 0 => match read_ima_tail(path, None, 0)? {
+                Some(Tail::Found(t)) => t,
+                _ => return Ok(None),
+            },
+            Tail::Short => return Ok(None),
+        };
+        self.ima_cursor = Some(ImaCursor {
+            reset_count,
+            index: found.offset,
+            byte: found.byte,
+            alg: found.alg,
+        });
+        Ok(Some(ImaEvidence {
+            offset: found.offset,
+            template_hash_alg: found.alg.name().to_owned(),
+            entries: Bytes(found.entries),
+        }))
+    }
+}
+
+/// A list tail read from a cursor.
+struct FoundTail {
+    offset: u64,
+    byte: u64,
+    alg: HashAlg,
+    entries: Vec<u8>,
+}
+
+enum Tail {
+    Found(FoundTail),
+    /// The list has fewer entries than asked for.
+    Short,
+}
+
+/// Read `path` from `cursor` (or the start), frame forward to entry `wanted`, and return the
+/// complete entries from there (a torn last entry, still being written, is left out).
+/// `Ok(None)`: the file does not exist.
+fn read_ima_tail(
+    path: &Path,
+    cursor: Option<ImaCursor>,
+    wanted: u64,
+) -> Result<Option<Tail>, AgentError> {
+    use std::io::{Read as _, Seek as _};
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io("cannot read IMA log", path)(e)),
+    };
+    let start = cursor.map_or(0, |c| c.byte);
+    f.seek(std::io::SeekFrom::Start(start))
+        .map_err(io("cannot read IMA log", path))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)
+        .map_err(io("cannot read IMA log", path))?;
+    let alg = match cursor {
+        Some(c) => c.alg,
+        None => {
+            vouch_ima::MeasurementList::parse(&buf).map_or(HashAlg::Sha1, |l| l.template_hash_alg())
+        }
+    };
+    let list = vouch_ima::MeasurementList::with_template_hash_alg(&buf, alg);
+    let mut entries = list.entries_from(cursor.map_or(0, |c| c.index));
+    let mut index = cursor.map_or(0, |c| c.index);
+    let mut from = 0usize;
+    let mut end = 0usize;
+    loop {
+        let at = entries.offset();
+        if index == wanted {
+            from = at;
+        }
+        match entries.next() {
+            Some(Ok(_)) => {
+                index = index.saturating_add(1);
+                end = entries.offset();
+            }
+            _ => break,
+        }
+    }
+    if index < wanted {
+        return Ok(Some(Tail::Short));
+    }
+    let tail = buf.get(from..end).unwrap_or_default().to_vec();
+    Ok(Some(Tail::Found(FoundTail {
+        offset: wanted,
+        byte: start.saturating_add(u64::try_from(from).unwrap_or(u64::MAX)),
+        alg,
+        entries: tail,
+    })))
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -368,6 +522,68 @@ mod tests {
         assert!(b.next() >= Duration::from_secs(30));
         b.reset();
         assert!(b.next() <= Duration::from_secs(1));
+    }
+
+    fn f40() -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../testdata/ima/f40-vtpm-imasig-sha1.bin"),
+        )
+        .unwrap()
+    }
+
+    fn offsets(list: &[u8]) -> Vec<usize> {
+        vouch_ima::MeasurementList::parse(list)
+            .unwrap()
+            .entries()
+            .map(|e| e.unwrap().offset())
+            .collect()
+    }
+
+    fn found(t: Option<Tail>) -> FoundTail {
+        match t {
+            Some(Tail::Found(f)) => f,
+            _ => panic!("no tail"),
+        }
+    }
+
+    #[test]
+    fn ima_tail_is_read_from_the_cursor_and_stops_before_a_torn_entry() {
+        let list = f40();
+        let at = offsets(&list);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("binary_runtime_measurements");
+        // 10 complete entries and half of the 11th (the kernel is still writing it).
+        let torn = at[10] + (at[11] - at[10]) / 2;
+        std::fs::write(&path, &list[..torn]).unwrap();
+        let all = found(read_ima_tail(&path, None, 0).unwrap());
+        assert_eq!((all.offset, all.byte, all.alg), (0, 0, HashAlg::Sha1));
+        assert_eq!(all.entries, list[..at[10]]);
+        let cursor = ImaCursor {
+            reset_count: 1,
+            index: 4,
+            byte: at[4] as u64,
+            alg: HashAlg::Sha1,
+        };
+        let tail = found(read_ima_tail(&path, Some(cursor), 7).unwrap());
+        assert_eq!((tail.offset, tail.byte), (7, at[7] as u64));
+        assert_eq!(tail.entries, list[at[7]..at[10]]);
+        // Exactly at the end: nothing new. Beyond it: the list is short.
+        assert!(
+            found(read_ima_tail(&path, Some(cursor), 10).unwrap())
+                .entries
+                .is_empty()
+        );
+        assert!(matches!(
+            read_ima_tail(&path, Some(cursor), 11).unwrap(),
+            Some(Tail::Short)
+        ));
+        // No file: no IMA.
+        assert!(
+            read_ima_tail(&dir.path().join("none"), None, 0)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

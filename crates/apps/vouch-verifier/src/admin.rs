@@ -6,7 +6,10 @@ use axum::http::request::Parts;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vouch_api::{AttestationRecord, EkOverrideRequest, HostDetail, HostSummary};
+use vouch_api::{
+    AttestationRecord, EkOverrideRequest, HostDetail, HostSummary, ImaPolicyAssignment,
+    ImaPolicyCreated, ImaPolicySelectorAssignment,
+};
 use vouch_store::{Baseline, BaselineSource, EkOverride, Host, HostStatus};
 
 use crate::error::ApiError;
@@ -292,4 +295,125 @@ pub async fn baseline(
         Ok(())
     })
     .await
+}
+
+/// `POST /api/v1/ima/policies`: store a runtime policy (validated and compiled first) once by
+/// content; the same content gets the same id.
+pub async fn add_ima_policy(
+    state: &AppState,
+    admin: &Admin,
+    body: serde_json::Value,
+) -> Result<ImaPolicyCreated, ApiError> {
+    let now = Utc::now();
+    let (doc, compiled) = tokio::task::spawn_blocking(move || {
+        let doc: vouch_ima::policy::PolicyDocument = serde_json::from_value(body)
+            .map_err(|e| ApiError::BadRequest(format!("not an IMA runtime policy: {e}")))?;
+        let compiled = vouch_ima::policy::RuntimePolicy::compile(&doc)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Ok::<_, ApiError>((doc, compiled))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    // The canonical form (sorted maps, every field) is what is hashed and stored.
+    let canonical = serde_json::to_vec(&doc).map_err(ApiError::internal)?;
+    let sha = vouch_store::sha256(&canonical);
+    let value: serde_json::Value =
+        serde_json::from_slice(&canonical).map_err(ApiError::internal)?;
+    let paths = u64::try_from(compiled.path_count()).unwrap_or(u64::MAX);
+    let id = state
+        .store()
+        .put_ima_policy(&sha, &value, paths, now)
+        .await?;
+    crate::agent::cache_policy(state, sha, std::sync::Arc::new(compiled))?;
+    state
+        .audit(
+            &admin.0,
+            "ima_policy_add",
+            &id.to_string(),
+            serde_json::json!({"sha256": hex::encode(sha), "paths": paths}),
+            now,
+        )
+        .await?;
+    Ok(ImaPolicyCreated {
+        id: id.to_string(),
+        sha256: hex::encode(sha),
+        paths,
+    })
+}
+
+async fn policy_id(state: &AppState, id: &str) -> Result<uuid::Uuid, ApiError> {
+    let id = uuid::Uuid::parse_str(id)
+        .map_err(|_| ApiError::BadRequest("policy_id is not a uuid".into()))?;
+    if state.store().ima_policy(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no IMA policy {id}")));
+    }
+    Ok(id)
+}
+
+async fn assign(state: &AppState, h: &Host, policy: Option<uuid::Uuid>) -> Result<(), ApiError> {
+    let now = Utc::now();
+    if !state.store().set_host_ima_policy(h.id, policy).await? {
+        return Err(ApiError::NotFound(format!("no host named {:?}", h.name)));
+    }
+    // Attest now, under the new policy (which re-appraises the list from entry 0).
+    state.store().set_due(h.id, now).await?;
+    Ok(())
+}
+
+/// `POST /api/v1/hosts/{name}/ima-policy`: give a host a runtime policy (or none).
+pub async fn set_ima_policy(
+    state: &AppState,
+    admin: &Admin,
+    name: &str,
+    req: ImaPolicyAssignment,
+) -> Result<HostSummary, ApiError> {
+    let h = host(state, name).await?;
+    let policy = match &req.policy_id {
+        Some(id) => Some(policy_id(state, id).await?),
+        None => None,
+    };
+    assign(state, &h, policy).await?;
+    state
+        .audit(
+            &admin.0,
+            "ima_policy_set",
+            name,
+            serde_json::json!({"policy_id": policy}),
+            Utc::now(),
+        )
+        .await?;
+    state.inner.due.notify_waiters();
+    Ok(summary(&host(state, name).await?))
+}
+
+/// `POST /api/v1/ima/assign`: give every current host matching a selector a runtime policy.
+pub async fn assign_ima_policy(
+    state: &AppState,
+    admin: &Admin,
+    req: ImaPolicySelectorAssignment,
+) -> Result<Vec<HostSummary>, ApiError> {
+    let selector: crate::config::Selector = req
+        .selector
+        .parse()
+        .map_err(|e: crate::config::SelectorError| ApiError::BadRequest(e.to_string()))?;
+    let policy = policy_id(state, &req.policy_id).await?;
+    let mut out = Vec::new();
+    for h in state.store().list_hosts(false).await? {
+        if selector.matches(&h.name, &h.labels) {
+            assign(state, &h, Some(policy)).await?;
+            out.push(summary(&h));
+        }
+    }
+    state
+        .audit(
+            &admin.0,
+            "ima_policy_assign",
+            &req.selector,
+            serde_json::json!({"policy_id": policy,
+                "hosts": out.iter().map(|h| h.name.clone()).collect::<Vec<_>>()}),
+            Utc::now(),
+        )
+        .await?;
+    state.inner.due.notify_waiters();
+    Ok(out)
 }

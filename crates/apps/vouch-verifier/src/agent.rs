@@ -1,6 +1,7 @@
 //! The agent side: enrolment (EK chain, AK binding by MakeCredential, client certificate),
 //! challenges (scheduling, nonces) and evidence (decode, consume nonce, verify, appraise).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lc_rs::rand::SecureRandom as _;
@@ -12,12 +13,14 @@ use vouch_api::{
     ActivateRequest, ActivateResponse, ChallengeResponse, EnrolRequest, EnrolResponse,
     EvidenceRequest, EvidenceResponse,
 };
-use vouch_store::{Enrolment, Host, HostStatus, NonceCheck, StoreError};
+use vouch_ima::policy::RuntimePolicy;
+use vouch_store::{Enrolment, Host, HostStatus, ImaContext, NonceCheck, StoreError};
 use vouch_tpm2::{AkVerifier, EkPublic, PublicArea, PublicKey};
 use vouch_x509::EkCert;
 
 use crate::appraise::{self, NONCE_LEN, Policy};
 use crate::error::ApiError;
+use crate::ima::{ImaInputs, ImaOutcome, ImaTail};
 use crate::state::{AppState, metric};
 
 /// The verified client certificate of a TLS connection, as the accept loop saw it; put in
@@ -393,6 +396,15 @@ pub async fn challenge(state: &AppState, host: Host) -> Result<ChallengeResponse
                 .claim_due(host.id, now, after(now, cfg.nonce_ttl))
                 .await?
         {
+            let ctx = state.store().ima_context(host.id).await?;
+            let ima = (cfg.ima || ctx.policy.is_some()).then(|| {
+                crate::ima::request(ctx.state.as_ref(), ctx.policy.as_ref().map(|(_, h)| h))
+            });
+            let pcr_selection = if ima.is_some() {
+                state.inner.ima_selection_spec.clone()
+            } else {
+                cfg.pcr_selection.clone()
+            };
             let want_event_log = host.needs_event_log || host.event_log.is_none();
             let nonce = random_bytes::<NONCE_LEN>()?;
             state
@@ -409,9 +421,10 @@ pub async fn challenge(state: &AppState, host: Host) -> Result<ChallengeResponse
                 due: true,
                 retry_after_ms: 0,
                 nonce: Some(nonce.to_vec().into()),
-                pcr_selection: Some(cfg.pcr_selection.clone()),
+                pcr_selection: Some(pcr_selection),
                 want_event_log,
                 status: crate::admin::api_status(host.status),
+                ima,
             });
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -423,6 +436,7 @@ pub async fn challenge(state: &AppState, host: Host) -> Result<ChallengeResponse
                 pcr_selection: None,
                 want_event_log: false,
                 status: crate::admin::api_status(host.status),
+                ima: None,
             });
         }
         // Sleep until due (re-checking every few seconds for other replicas' changes) or
@@ -446,6 +460,100 @@ pub async fn challenge(state: &AppState, host: Host) -> Result<ChallengeResponse
             .filter(|h| h.status != HostStatus::Removed)
             .ok_or_else(|| ApiError::Forbidden("host was removed by an operator".into()))?;
     }
+}
+
+/// The host's compiled runtime policy, from the cache or compiled once from the store.
+pub(crate) async fn compiled_policy(
+    state: &AppState,
+    id: Uuid,
+    sha256: [u8; 32],
+) -> Result<Arc<RuntimePolicy>, ApiError> {
+    if let Some(p) = state
+        .inner
+        .ima_policies
+        .lock()
+        .map_err(|_| ApiError::internal("IMA policy cache poisoned"))?
+        .get(&sha256)
+    {
+        return Ok(p.clone());
+    }
+    let stored = state
+        .store()
+        .ima_policy(id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("IMA policy {id} disappeared")))?;
+    let compiled = tokio::task::spawn_blocking(move || {
+        let doc: vouch_ima::policy::PolicyDocument = serde_json::from_value(stored.policy)
+            .map_err(|e| format!("stored IMA policy {id} does not parse: {e}"))?;
+        RuntimePolicy::compile(&doc).map_err(|e| format!("stored IMA policy {id}: {e}"))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let compiled = Arc::new(compiled);
+    cache_policy(state, sha256, compiled.clone())?;
+    Ok(compiled)
+}
+
+/// Keep a compiled policy (the cache is emptied if it ever holds more than 64: policies are
+/// shared objects, few per fleet).
+pub(crate) fn cache_policy(
+    state: &AppState,
+    sha256: [u8; 32],
+    policy: Arc<RuntimePolicy>,
+) -> Result<(), ApiError> {
+    let mut cache = state
+        .inner
+        .ima_policies
+        .lock()
+        .map_err(|_| ApiError::internal("IMA policy cache poisoned"))?;
+    if cache.len() >= 64 {
+        cache.clear();
+    }
+    cache.insert(sha256, policy);
+    Ok(())
+}
+
+/// IMA appraisal of one evidence (CPU-bound on the blocking pool), timed into the metrics.
+async fn ima_appraisal(
+    state: &AppState,
+    host: &Host,
+    ctx: &ImaContext,
+    quote: &vouch_tpm2::VerifiedQuote,
+    tail: Option<&ImaTail>,
+    now: DateTime<Utc>,
+) -> Result<ImaOutcome, ApiError> {
+    let policy = match ctx.policy {
+        Some((id, sha)) => Some((sha, compiled_policy(state, id, sha).await?)),
+        None => None,
+    };
+    let started = Instant::now();
+    let host_id = host.id;
+    let previous = ctx.state.clone();
+    let quoted = quote.pcrs.clone();
+    let reset_count = quote.clock_info.reset_count;
+    let tail = tail.cloned();
+    let out = tokio::task::spawn_blocking(move || {
+        crate::ima::appraise(
+            tail.as_ref(),
+            &ImaInputs {
+                host_id,
+                previous: previous.as_ref(),
+                policy: policy.as_ref().map(|(h, p)| (h, p.as_ref())),
+                quoted: &quoted,
+                reset_count,
+                now,
+            },
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let secs = started.elapsed().as_secs_f64();
+    state.metrics(|| {
+        metrics::histogram!(metric::IMA_DURATION).record(secs);
+        metrics::counter!(metric::IMA_ENTRIES).increment(out.new_entries);
+    });
+    Ok(out)
 }
 
 /// `POST /api/v1/agent/evidence`.
@@ -501,14 +609,31 @@ async fn evidence_inner(
         let ak = AkVerifier::new(&ak_area)
             .map_err(|e| ApiError::internal(format!("stored AK refused: {e}")))?;
         let quote = vouch_tpm2::verify_quote(&ak, &ev.attest, &ev.signature, &ev.nonce, &ev.pcrs);
+        let ctx = state.store().ima_context(current.id).await?;
+        let ima_on = state.inner.config.ima || ctx.policy.is_some();
+        let ima = match (&quote, ima_on) {
+            (Ok(q), true) => {
+                Some(ima_appraisal(state, &current, &ctx, q, ev.ima.as_ref(), now).await?)
+            }
+            _ => None,
+        };
         let policy = Policy {
-            required: &state.inner.selection,
+            required: if ima_on {
+                &state.inner.ima_selection
+            } else {
+                &state.inner.selection
+            },
             interval,
+            ima: ima.as_ref().map(|o| o.reasons.as_slice()),
         };
         let out = appraise::appraise(&current, quote, ev.event_log.as_deref(), &policy, now);
+        let ima_state = ima
+            .as_ref()
+            .filter(|_| out.quote_accepted)
+            .and_then(|o| o.state.as_ref());
         match state
             .store()
-            .apply_attestation(&out.host, &out.record, now)
+            .apply_attestation_with_ima(&out.host, &out.record, ima_state, now)
             .await
         {
             Ok(stored) => {

@@ -11,7 +11,9 @@
 //! 4. a reboot (resetCount up), a PCR change, or no stored log requires a fresh event log;
 //!    a log must replay to the quoted boot PCRs (0-9, 14, and any quoted PCR it extends);
 //! 5. quoted PCRs and the log's machine state must equal the host's baseline; a differing
-//!    PCR names the first differing event when the baseline's log and the new log allow it.
+//!    PCR names the first differing event when the baseline's log and the new log allow it;
+//! 6. for hosts with IMA, the reasons of [`crate::ima::appraise`] (PCR 10 is then explained by
+//!    the measurement list, and left out of steps 4 and 5).
 //!
 //! The first good attestation after approval (every check passed, a log accepted) becomes
 //! the baseline. Anything short of all checks passing is `untrusted`.
@@ -46,6 +48,8 @@ pub struct DecodedEvidence {
     pub pcrs: PcrValues,
     /// Event log (frames and replays).
     pub event_log: Option<Vec<u8>>,
+    /// IMA measurement-list tail (frames).
+    pub ima: Option<crate::ima::ImaTail>,
 }
 
 fn log_error(e: &TcgLogError) -> String {
@@ -104,12 +108,18 @@ pub fn decode(req: EvidenceRequest) -> Result<DecodedEvidence, ApiError> {
         let parsed = EventLog::parse(&log.0).map_err(|e| ApiError::BadRequest(log_error(&e)))?;
         vouch_tcglog::replay(&parsed).map_err(|e| ApiError::BadRequest(log_error(&e)))?;
     }
+    let ima = req
+        .ima
+        .map(crate::ima::ImaTail::decode)
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
     Ok(DecodedEvidence {
         nonce: req.nonce.0,
         attest: req.attest.0,
         signature: req.signature.0,
         pcrs,
         event_log: req.event_log.map(|b| b.0),
+        ima,
     })
 }
 
@@ -132,6 +142,9 @@ pub struct Policy<'a> {
     pub required: &'a PcrSelection,
     /// The host's interval.
     pub interval: chrono::TimeDelta,
+    /// `Some` for a host with IMA: the reasons of its IMA appraisal (empty when it passed).
+    /// PCR 10 is then left out of the baseline and of the "PCRs changed" check.
+    pub ima: Option<&'a [String]>,
 }
 
 fn after(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
@@ -148,6 +161,9 @@ pub struct Appraisal {
     pub host: Host,
     /// The history entry.
     pub record: Attestation,
+    /// The quote verified, covered the required PCRs and its counters did not go backwards:
+    /// state derived from it (IMA) may be stored.
+    pub quote_accepted: bool,
 }
 
 /// Appraise verified (or refused) quote evidence against the host's stored state.
@@ -161,7 +177,7 @@ pub fn appraise(
 ) -> Appraisal {
     let mut h = host.clone();
     let mut reasons: Vec<String> = Vec::new();
-    let finish = |mut h: Host, reasons: Vec<String>, counters, pcrs| {
+    let finish = |mut h: Host, reasons: Vec<String>, counters, pcrs, quote_accepted| {
         let status = if reasons.is_empty() {
             HostStatus::Trusted
         } else {
@@ -185,14 +201,18 @@ pub fn appraise(
             counters,
             pcrs,
         };
-        Appraisal { host: h, record }
+        Appraisal {
+            host: h,
+            record,
+            quote_accepted,
+        }
     };
 
     let q = match quote {
         Ok(q) => q,
         Err(e) => {
             reasons.push(format!("quote verification failed: {e}"));
-            return finish(h, reasons, None, None);
+            return finish(h, reasons, None, None, false);
         }
     };
     let quoted = pcr_map(&q.pcrs);
@@ -213,7 +233,7 @@ pub fn appraise(
             "the quote does not cover required PCR(s) {}",
             missing.join(", ")
         ));
-        return finish(h, reasons, Some(counters), Some(quoted));
+        return finish(h, reasons, Some(counters), Some(quoted), false);
     }
 
     if let Some(old) = h.counters
@@ -221,7 +241,7 @@ pub fn appraise(
     {
         // Keep the high-water mark: stored counters never move backwards.
         reasons.push(r);
-        return finish(h, reasons, Some(counters), Some(quoted));
+        return finish(h, reasons, Some(counters), Some(quoted), false);
     }
     let rebooted = h
         .counters
@@ -233,7 +253,22 @@ pub fn appraise(
         now,
         policy.interval.checked_mul(2).unwrap_or(policy.interval),
     ));
-    let pcrs_changed = h.last_pcrs.as_ref().is_some_and(|p| *p != quoted);
+    // With IMA, PCR 10 changes whenever a file is measured: the list explains it, not the
+    // event log or the baseline.
+    let boot_pcrs = |p: &Pcrs| -> Pcrs {
+        if policy.ima.is_none() {
+            return p.clone();
+        }
+        let mut p = p.clone();
+        for bank in p.values_mut() {
+            bank.remove(&vouch_ima::IMA_PCR.to_string());
+        }
+        p
+    };
+    let pcrs_changed = h
+        .last_pcrs
+        .as_ref()
+        .is_some_and(|p| boot_pcrs(p) != boot_pcrs(&quoted));
     h.last_pcrs = Some(quoted.clone());
     if rebooted.is_some() || pcrs_changed {
         h.needs_event_log = true;
@@ -270,12 +305,25 @@ pub fn appraise(
         None => {}
     }
 
+    // The runtime measurements (before the baseline: a baseline is learned only from an
+    // attestation that passed every check).
+    if let Some(ima) = policy.ima {
+        reasons.extend(ima.iter().cloned());
+    }
+
     // The baseline.
+    let mut compared = q.pcrs.clone();
+    if policy.ima.is_some() {
+        compared = PcrValues::new();
+        for (_, index, value) in q.pcrs.iter().filter(|(_, i, _)| *i != vouch_ima::IMA_PCR) {
+            compared.insert(index, *value);
+        }
+    }
     match &h.baseline {
         Some(b) => {
             reasons.extend(compare_pcrs(
                 &b.pcrs,
-                &q.pcrs,
+                &compared,
                 h.baseline_event_log.as_deref(),
                 event_log.filter(|_| fresh_log),
             ));
@@ -295,7 +343,7 @@ pub fn appraise(
         }
         None if reasons.is_empty() && h.approved_at.is_some() && h.event_log.is_some() => {
             h.baseline = Some(Baseline {
-                pcrs: quoted.clone(),
+                pcrs: boot_pcrs(&quoted),
                 machine_state: h.last_machine_state.clone(),
                 source: BaselineSource::Learned,
                 set_at: now,
@@ -309,7 +357,7 @@ pub fn appraise(
             }
         }
     }
-    finish(h, reasons, Some(counters), Some(quoted))
+    finish(h, reasons, Some(counters), Some(quoted), true)
 }
 
 fn rollback(old: Counters, new: Counters) -> Option<String> {

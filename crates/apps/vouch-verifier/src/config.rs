@@ -38,6 +38,9 @@ pub struct ServeConfig {
     /// Extra DNS names / IP addresses for the server certificate (the listen address,
     /// `localhost` and `127.0.0.1` are always included).
     pub server_names: Vec<String>,
+    /// Require IMA from every host: quote `sha256:10` too and appraise the measurement list
+    /// (hosts with an IMA runtime policy always do, whatever this says).
+    pub ima: bool,
 }
 
 impl ServeConfig {
@@ -58,8 +61,44 @@ impl ServeConfig {
             long_poll: Duration::from_secs(20),
             enrolment_ttl: Duration::from_secs(300),
             server_names: Vec::new(),
+            ima: false,
         }
     }
+}
+
+/// `selection` with PCR 10 added to its SHA-256 bank (a SHA-256 bank is added if it has none),
+/// and the same in tpm2-tools syntax: what hosts with IMA quote.
+pub fn with_ima_pcr(
+    selection: &vouch_tpm2::PcrSelection,
+) -> Result<(vouch_tpm2::PcrSelection, String), vouch_tpm2::PcrSelectionError> {
+    use vouch_tpm2::{HashAlg, PcrBankSelection, PcrSelection};
+    let mut banks = Vec::new();
+    let mut spec = Vec::new();
+    let mut has_sha256 = false;
+    for b in selection.banks() {
+        let mut idx: Vec<u32> = b.indices().collect();
+        if b.alg() == HashAlg::Sha256 {
+            has_sha256 = true;
+            if !idx.contains(&vouch_ima::IMA_PCR) {
+                idx.push(vouch_ima::IMA_PCR);
+                idx.sort_unstable();
+            }
+        }
+        spec.push(format!(
+            "{}:{}",
+            b.alg().name(),
+            idx.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        ));
+        banks.push(PcrBankSelection::new(b.alg(), &idx)?);
+    }
+    if !has_sha256 {
+        banks.push(PcrBankSelection::new(
+            HashAlg::Sha256,
+            &[vouch_ima::IMA_PCR],
+        )?);
+        spec.push(format!("sha256:{}", vouch_ima::IMA_PCR));
+    }
+    Ok((PcrSelection::new(banks)?, spec.join("+")))
 }
 
 /// An auto-approval selector: `name=GLOB` or `label:KEY=GLOB` (`*` any run, `?` one
@@ -176,6 +215,16 @@ mod tests {
         assert!(s.matches("edge-1", &lon));
         assert!(!s.matches("edge-1", &Labels::new()));
         assert!(!s.matches("core-1", &lon));
+    }
+
+    #[test]
+    fn ima_selection_adds_pcr10_to_the_sha256_bank() {
+        let s = vouch_tpm2::PcrSelection::parse_spec(DEFAULT_PCR_SELECTION).unwrap();
+        let (sel, spec) = with_ima_pcr(&s).unwrap();
+        assert_eq!(spec, "sha256:0,1,2,3,4,5,6,7,8,9,10,14");
+        assert_eq!(sel, vouch_tpm2::PcrSelection::parse_spec(&spec).unwrap());
+        let s = vouch_tpm2::PcrSelection::parse_spec("sha1:0,7").unwrap();
+        assert_eq!(with_ima_pcr(&s).unwrap().1, "sha1:0,7+sha256:10");
     }
 
     #[test]

@@ -26,6 +26,10 @@
 //!   log replays to the quoted boot PCRs; PCRs and machine state equal the baseline. See
 //!   [`appraise`]. Malformed or oversized evidence is refused with a 4xx before anything is
 //!   consumed or changed.
+//! * IMA (`ServeConfig::ima`, or a host with a runtime policy): the quote also covers
+//!   `sha256:10`; the agent sends its measurement list from the offset the verifier asks for,
+//!   and the list must replay to the quoted PCR 10 from the state stored per host and boot
+//!   (see [`ima`]). PCR 10 is then left out of the baseline comparison: the list explains it.
 //! * No host is reported trusted on stored state alone: at start every trusted host becomes
 //!   `unreachable` ("verifier restarted; awaiting fresh evidence") and due now; a trusted
 //!   host without valid evidence for two intervals becomes `unreachable`. The six states are
@@ -44,6 +48,7 @@ pub mod agent;
 pub mod appraise;
 pub mod config;
 pub mod error;
+pub mod ima;
 pub mod pki;
 pub mod routes;
 mod server;

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use vouch_api::{
     ActivateRequest, ActivateResponse, ApiErrorBody, AttestationRecord, ChallengeResponse,
     EkOverrideRequest, EnrolRequest, EnrolResponse, EvidenceRequest, EvidenceResponse, HostDetail,
-    HostSummary,
+    HostSummary, ImaPolicyAssignment, ImaPolicyCreated, ImaPolicySelectorAssignment,
 };
 
 use crate::admin::{self, Admin, BaselineRequest};
@@ -20,9 +20,12 @@ use crate::agent::{self, AgentHost};
 use crate::error::{ApiError, ApiJson};
 use crate::state::{AppState, metric};
 
-/// Body limit of the evidence route: an event log of up to 1 MiB in base64, plus the rest.
-/// Larger logs inside this limit get a precise 413 from the decoder.
-pub const EVIDENCE_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// Body limit of the evidence route: an event log of up to 1 MiB and an IMA list tail of up
+/// to 12 MiB ([`crate::ima::MAX_IMA_TAIL`]) in base64, plus the rest. Larger parts inside this
+/// limit get a precise 413 from the decoder.
+pub const EVIDENCE_BODY_LIMIT: usize = 20 * 1024 * 1024;
+/// Body limit of `POST /api/v1/ima/policies` (a 50,000-path allowlist is about 6 MiB).
+pub const IMA_POLICY_BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// Body limit of every other route.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
@@ -67,6 +70,9 @@ fn openapi_router() -> OpenApiRouter<AppState> {
     let evidence = OpenApiRouter::new()
         .routes(routes!(evidence))
         .layer(DefaultBodyLimit::max(EVIDENCE_BODY_LIMIT));
+    let policies = OpenApiRouter::new()
+        .routes(routes!(add_ima_policy))
+        .layer(DefaultBodyLimit::max(IMA_POLICY_BODY_LIMIT));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(enrol))
         .routes(routes!(activate))
@@ -79,8 +85,11 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ek_override))
         .routes(routes!(baseline))
         .routes(routes!(history))
+        .routes(routes!(set_ima_policy))
+        .routes(routes!(assign_ima_policy))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(evidence)
+        .merge(policies)
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -238,6 +247,49 @@ async fn history(
     Path(name): Path<String>,
 ) -> ApiResult<Vec<AttestationRecord>> {
     admin::history(&st, &name).await.map(Json)
+}
+
+/// Store an IMA runtime policy (JSON: allow, any_path_digests, excludes, keys, ima_buf,
+/// kexec_cmdlines, accept_violations); stored once by content.
+#[utoipa::path(post, path = "/api/v1/ima/policies", tag = "ima", security(("admin_token" = [])),
+    request_body = serde_json::Value,
+    responses((status = 200, body = ImaPolicyCreated), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody)))]
+async fn add_ima_policy(
+    State(st): State<AppState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<ImaPolicyCreated> {
+    admin::add_ima_policy(&st, &admin, body).await.map(Json)
+}
+
+/// Give a host an IMA runtime policy (or none); it attests at once, from IMA entry 0.
+#[utoipa::path(post, path = "/api/v1/hosts/{name}/ima-policy", tag = "ima", security(("admin_token" = [])),
+    params(("name" = String, Path)), request_body = ImaPolicyAssignment,
+    responses((status = 200, body = HostSummary), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn set_ima_policy(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<ImaPolicyAssignment>,
+) -> ApiResult<HostSummary> {
+    admin::set_ima_policy(&st, &admin, &name, req)
+        .await
+        .map(Json)
+}
+
+/// Give every current host matching a selector an IMA runtime policy.
+#[utoipa::path(post, path = "/api/v1/ima/assign", tag = "ima", security(("admin_token" = [])),
+    request_body = ImaPolicySelectorAssignment,
+    responses((status = 200, body = [HostSummary]), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn assign_ima_policy(
+    State(st): State<AppState>,
+    admin: Admin,
+    ApiJson(req): ApiJson<ImaPolicySelectorAssignment>,
+) -> ApiResult<Vec<HostSummary>> {
+    admin::assign_ima_policy(&st, &admin, req).await.map(Json)
 }
 
 async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {

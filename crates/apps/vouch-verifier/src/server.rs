@@ -73,6 +73,8 @@ impl Verifier {
                 Store::open_sqlite(&config.data_dir.join(vouch_store::SQLITE_FILE), options).await?
             }
         };
+        let ima_selection = crate::config::with_ima_pcr(&selection)
+            .map_err(|e| ServeError::Config(format!("PCR selection with PCR 10: {e}")))?;
         let pki = Pki::load_or_create(&config.data_dir)?;
         let mut roots = RootStore::bundled()?;
         if let Some(dir) = &config.ek_roots {
@@ -104,7 +106,7 @@ impl Verifier {
             "verifier ready; trusted hosts must attest again"
         );
         Ok(Self {
-            state: AppState::new(store, pki, roots, config, selection),
+            state: AppState::new(store, pki, roots, config, selection, ima_selection),
         })
     }
 

@@ -19,6 +19,10 @@ pub mod metric {
     pub const HOSTS: &str = "vouch_hosts";
     /// Histogram, seconds from evidence received to verdict stored.
     pub const DURATION: &str = "vouch_attestation_duration_seconds";
+    /// Histogram, seconds of IMA appraisal (replay + template hashes + policy) per evidence.
+    pub const IMA_DURATION: &str = "vouch_ima_appraisal_seconds";
+    /// Counter: IMA entries appraised (new entries covered by a quote).
+    pub const IMA_ENTRIES: &str = "vouch_ima_entries_total";
 }
 
 /// Everything handlers share.
@@ -33,6 +37,13 @@ pub(crate) struct Inner {
     pub roots: RootStore,
     pub config: ServeConfig,
     pub selection: PcrSelection,
+    /// `selection` plus `sha256:10`, for hosts with IMA, and its tpm2-tools spelling.
+    pub ima_selection: PcrSelection,
+    pub ima_selection_spec: String,
+    /// Compiled IMA runtime policies by SHA-256 (policies are few and shared by many hosts).
+    pub ima_policies: std::sync::Mutex<
+        std::collections::HashMap<[u8; 32], Arc<vouch_ima::policy::RuntimePolicy>>,
+    >,
     pub recorder: PrometheusRecorder,
     pub prometheus: PrometheusHandle,
     /// Woken when an operator makes a host due (approve, attest, baseline).
@@ -54,12 +65,22 @@ impl AppState {
         roots: RootStore,
         config: ServeConfig,
         selection: PcrSelection,
+        ima_selection: (PcrSelection, String),
     ) -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Full(metric::DURATION.to_owned()),
                 &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
             )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(metric::IMA_DURATION.to_owned()),
+                    &[
+                        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                        0.25, 0.5, 1.0,
+                    ],
+                )
+            })
             .map(PrometheusBuilder::build_recorder)
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let prometheus = recorder.handle();
@@ -70,6 +91,9 @@ impl AppState {
                 roots,
                 config,
                 selection,
+                ima_selection: ima_selection.0,
+                ima_selection_spec: ima_selection.1,
+                ima_policies: std::sync::Mutex::default(),
                 recorder,
                 prometheus,
                 due: tokio::sync::Notify::new(),

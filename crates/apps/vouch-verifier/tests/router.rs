@@ -314,7 +314,7 @@ async fn oversized_evidence_is_refused_with_413() {
         "{json}"
     );
     // A body over the route's limit: refused before parsing, still a JSON error.
-    let log = vec![0u8; 4 * 1024 * 1024];
+    let log = vec![0u8; vouch_verifier::routes::EVIDENCE_BODY_LIMIT];
     let body = serde_json::to_vec(&evidence_body(&nonce, Some(&log))).unwrap();
     let (status, json) = call(&f, post_evidence(Some(id), body)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -411,6 +411,9 @@ async fn openapi_document_lists_every_route() {
         "/api/v1/hosts/{name}/ek-override",
         "/api/v1/hosts/{name}/baseline",
         "/api/v1/hosts/{name}/history",
+        "/api/v1/hosts/{name}/ima-policy",
+        "/api/v1/ima/policies",
+        "/api/v1/ima/assign",
     ] {
         assert!(paths.contains_key(p), "missing {p}");
     }

@@ -10,6 +10,8 @@ use vouch_tpm::TpmSpec;
 
 /// The kernel's copy of the firmware's measured-boot log.
 const SYSFS_EVENT_LOG: &str = "/sys/kernel/security/tpm0/binary_bios_measurements";
+/// The kernel's IMA measurement list (binary, SHA-1 template hashes).
+const SYSFS_IMA_LOG: &str = "/sys/kernel/security/ima/binary_runtime_measurements";
 
 /// Arguments of `vouch agent`.
 #[derive(Debug, clap::Args)]
@@ -26,6 +28,11 @@ pub struct Args {
     /// The UEFI event log (default: the kernel's, or DIR/binary_bios_measurements for sim:DIR).
     #[arg(long)]
     event_log: Option<PathBuf>,
+    /// The IMA measurement list, sent when the verifier asks for it (default: the kernel's,
+    /// or DIR/ima/binary_runtime_measurements for sim:DIR). If the file does not exist, the
+    /// agent sends no IMA measurements.
+    #[arg(long)]
+    ima_log: Option<PathBuf>,
     /// Host name to enrol as (default: the system host name).
     #[arg(long)]
     name: Option<String>,
@@ -66,6 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         TpmSpec::Sim(dir) => dir.join("binary_bios_measurements"),
         _ => PathBuf::from(SYSFS_EVENT_LOG),
     });
+    let ima_log = args.ima_log.clone().unwrap_or_else(|| match &spec {
+        TpmSpec::Sim(dir) => dir.join(vouch_sim::IMA_LOG_FILE),
+        _ => PathBuf::from(SYSFS_IMA_LOG),
+    });
     let ca = std::fs::read(&args.verifier_ca)
         .with_context(|| format!("cannot read {}", args.verifier_ca.display()))?;
     let tpm = vouch_tpm::open(&spec, &args.state_dir)
@@ -83,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let mut agent = Agent::new(config, tpm)?;
+        let mut agent = Agent::new(config, tpm)?.with_ima_log(Some(ima_log));
         tokio::select! {
             r = agent.run() => r.map_err(anyhow::Error::from),
             _ = tokio::signal::ctrl_c() => Ok(()),

@@ -39,6 +39,10 @@ pub struct Args {
     /// Extra DNS names or IP addresses for the server certificate.
     #[arg(long = "server-name")]
     server_names: Vec<String>,
+    /// Require IMA from every host: quote sha256:10 too and replay each host's measurement
+    /// list incrementally (hosts given an IMA runtime policy always do).
+    #[arg(long)]
+    ima: bool,
 }
 
 /// Run `vouch serve` until interrupted.
@@ -54,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     config.history_limit = args.history;
     config.server_names = args.server_names;
+    config.ima = args.ima;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

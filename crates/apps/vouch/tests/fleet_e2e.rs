@@ -239,6 +239,7 @@ fn replay_is_refused(v: &Verifier, host: &Host) {
             signature: vouch_api::Bytes(quote.signature),
             pcrs,
             event_log: Some(vouch_api::Bytes(host.log.clone())),
+            ima: None,
         };
         let first = client.evidence(&evidence).await.unwrap();
         assert_eq!(

@@ -15,7 +15,12 @@
 //! * PCR banks SHA-1 and SHA-256, 24 PCRs each, reset as TPM2_Startup(CLEAR) leaves them on a
 //!   PC Client TPM (17-22 all ones, the rest zero, PCR 0 at the start locality), and
 //!   [`SimTpm::boot_with_event_log`] extends a real TCG event log following
-//!   [`vouch_tcglog::replay`]'s rules.
+//!   [`vouch_tcglog::replay`]'s rules;
+//! * PCR 10 and an IMA measurement list: [`SimTpm::load_ima_list`] replays a real binary list
+//!   (SHA-1 template hashes, as `binary_runtime_measurements` has them) into PCR 10 as a
+//!   Linux >= 5.11 kernel extends it (SHA-1 bank: the template hash; SHA-256 bank: the template
+//!   data hashed with SHA-256, [`vouch_ima::Convention::PerBank`]; violations as all ones), and
+//!   [`SimTpm::append_ima_entries`] measures more entries as a running kernel would.
 //!
 //! # Trust assumptions
 //!
@@ -39,7 +44,8 @@
 //! simulated host: keys as PKCS#8 (`ek.pk8`, `ak.pk8`), the EK certificate (`ek-cert.der`)
 //! and its CA (`ca-cert.der`, plus `ca.pk8` when the CA was made for this TPM), PCRs and
 //! counters (`state.json`), and the event log as `binary_bios_measurements`, where an agent
-//! reads it as it would from sysfs. Every operation takes an exclusive lock on `DIR/lock`,
+//! reads it as it would from sysfs, and the IMA measurement list as
+//! `ima/binary_runtime_measurements` (see [`IMA_LOG_FILE`]). Every operation takes an exclusive lock on `DIR/lock`,
 //! reloads, and writes back atomically (write to a temporary file, then rename).
 
 mod ca;
@@ -51,8 +57,8 @@ mod wire;
 pub use ca::SimCa;
 pub use key::{KeyPool, SimKey};
 pub use sim::{
-    BANKS, EVENT_LOG_FILE, EkTemplate, FIRMWARE_VERSION, NUM_PCRS, SimQuote, SimTpm, SimTpmBuilder,
-    qualified_name,
+    BANKS, EVENT_LOG_FILE, EkTemplate, FIRMWARE_VERSION, IMA_LOG_FILE, NUM_PCRS, SimQuote, SimTpm,
+    SimTpmBuilder, qualified_name,
 };
 
 use std::path::PathBuf;
@@ -88,6 +94,9 @@ pub enum SimError {
     /// The event log framing failed part-way.
     #[error("event log: {0}")]
     EventLogDecode(#[from] vouch_wire::DecodeError),
+    /// An IMA measurement list that does not frame (nothing was measured).
+    #[error("IMA measurement list: {0}")]
+    Ima(vouch_ima::DecodeError),
     /// ActivateCredential: the credential blob is malformed.
     #[error("credential blob is malformed: {0}")]
     MalformedCredential(&'static str),

@@ -32,6 +32,10 @@ pub const FIRMWARE_VERSION: u64 = 0x2024_0001_0000_0001;
 /// Where a persisted simulator keeps its event log, named as Linux's securityfs names it.
 pub const EVENT_LOG_FILE: &str = "binary_bios_measurements";
 
+/// Where a persisted simulator keeps its IMA measurement list (binary, SHA-1 template
+/// hashes), relative to its directory; `vouch agent --tpm sim:DIR` reads it by default.
+pub const IMA_LOG_FILE: &str = "ima/binary_runtime_measurements";
+
 const PCRS: usize = NUM_PCRS as usize;
 const TPM_GENERATED_VALUE: u32 = 0xff54_4347;
 const TPM_ST_ATTEST_QUOTE: u16 = 0x8018;
@@ -143,6 +147,8 @@ pub(crate) struct State {
     pub(crate) last_clock_ms: u64,
     pub(crate) event_log: Vec<u8>,
     pub(crate) log_changed: bool,
+    /// The IMA list of an in-memory TPM (a persisted one keeps it in [`IMA_LOG_FILE`]).
+    pub(crate) ima_log: Vec<u8>,
 }
 
 fn unix_ms() -> u64 {
@@ -161,6 +167,7 @@ impl State {
             last_clock_ms: 0,
             event_log: Vec::new(),
             log_changed: true,
+            ima_log: Vec::new(),
         };
         s.reset_pcrs(0);
         s
@@ -551,7 +558,7 @@ impl SimTpm {
         self.transact(true, |t| {
             t.state.tpm_reset(0);
             t.state.set_log(Vec::new());
-            Ok(())
+            t.clear_ima()
         })
     }
 
@@ -566,6 +573,7 @@ impl SimTpm {
         let replay = vouch_tcglog::replay(&parsed)?;
         self.transact(true, |t| {
             t.state.tpm_reset(replay.pcr0_locality());
+            t.clear_ima()?;
             let mut started = [0u32; BANKS.len()];
             for ev in parsed.events() {
                 let ev = ev?;
@@ -593,6 +601,95 @@ impl SimTpm {
             }
             t.state.set_log(log.to_vec());
             Ok(())
+        })
+    }
+
+    /// A new boot has an empty IMA list.
+    fn clear_ima(&mut self) -> Result<(), SimError> {
+        self.state.ima_log.clear();
+        if let Some(dir) = &self.dir {
+            let path = dir.join(IMA_LOG_FILE);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(SimError::io(path)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Extend every complete entry of `entries` (binary, SHA-1 template hashes) into PCR 10
+    /// and append them to the list. The whole input must frame, else nothing changes.
+    fn measure_ima(&mut self, entries: &[u8], replace: bool) -> Result<(), SimError> {
+        let list = vouch_ima::MeasurementList::with_template_hash_alg(entries, HashAlg::Sha1);
+        for e in list.entries() {
+            e.map_err(SimError::Ima)?;
+        }
+        let start = if replace {
+            BANKS.map(HashAlg::zero)
+        } else {
+            BANKS.map(|b| {
+                self.state
+                    .pcr(b, vouch_ima::IMA_PCR)
+                    .unwrap_or_else(|| b.zero())
+            })
+        };
+        let mut pcr = vouch_ima::RunningPcr10::resume(&start, 0, vouch_ima::Convention::PerBank);
+        for e in list.entries() {
+            pcr.consume(&e.map_err(SimError::Ima)?)
+                .map_err(|e| SimError::CorruptState {
+                    path: PathBuf::from(IMA_LOG_FILE),
+                    reason: e.to_string(),
+                })?;
+        }
+        for v in pcr.values() {
+            *self.state.pcr_mut(v.alg(), vouch_ima::IMA_PCR)? = v;
+        }
+        match &self.dir {
+            Some(dir) => {
+                use std::io::Write as _;
+                let path = dir.join(IMA_LOG_FILE);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(SimError::io(parent))?;
+                }
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(!replace)
+                    .write(true)
+                    .truncate(replace)
+                    .open(&path)
+                    .map_err(SimError::io(&path))?;
+                f.write_all(entries).map_err(SimError::io(&path))?;
+            }
+            None => {
+                if replace {
+                    self.state.ima_log.clear();
+                }
+                self.state.ima_log.extend_from_slice(entries);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replace the IMA measurement list with `list` (binary, SHA-1 template hashes, as
+    /// `binary_runtime_measurements`) and set PCR 10 to its replay from zero in both banks
+    /// (SHA-256 per bank, as Linux >= 5.11 extends it). A list that does not frame is refused
+    /// before anything changes.
+    pub fn load_ima_list(&mut self, list: &[u8]) -> Result<(), SimError> {
+        self.transact(true, |t| t.measure_ima(list, true))
+    }
+
+    /// Measure more entries, as a running kernel appends them: extend each into PCR 10 and
+    /// append it to the list. Input that does not frame is refused before anything changes.
+    pub fn append_ima_entries(&mut self, entries: &[u8]) -> Result<(), SimError> {
+        self.transact(true, |t| t.measure_ima(entries, false))
+    }
+
+    /// The IMA measurement list (read from [`IMA_LOG_FILE`] for a persisted TPM).
+    pub fn ima_list(&mut self) -> Result<Vec<u8>, SimError> {
+        self.transact(false, |t| match &t.dir {
+            Some(dir) => Ok(store::read_optional(&dir.join(IMA_LOG_FILE))?.unwrap_or_default()),
+            None => Ok(t.state.ima_log.clone()),
         })
     }
 

@@ -388,3 +388,52 @@ fn a_sim_ca_round_trips_through_its_parts() {
             .is_ok()
     );
 }
+
+#[test]
+fn real_ima_list_replays_into_pcr10_and_is_persisted_where_the_agent_reads_it() {
+    let list = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../testdata/ima/f40-vtpm-imasig-sha1.bin"),
+    )
+    .unwrap();
+    // Fedora 40, 362 ima-sig entries: the manifest's PCR 10 (per-bank kernel convention).
+    let sha1 = "9be6bac02bf18d09d17e726c2df00bca4e8831ea";
+    let sha256 = "7fac48c81837d6d29046008aef0cdad8c2745cc98c3340cbba9bfdf39b4124b8";
+    let dir = tempfile::tempdir().unwrap();
+    let mut tpm = SimTpm::open_dir(dir.path()).unwrap();
+    tpm.load_ima_list(&list).unwrap();
+    let mut other = SimTpm::open_dir(dir.path()).unwrap();
+    other.refresh().unwrap();
+    assert_eq!(other.pcr(HashAlg::Sha1, 10).unwrap().to_hex(), sha1);
+    assert_eq!(other.pcr(HashAlg::Sha256, 10).unwrap().to_hex(), sha256);
+    assert_eq!(
+        std::fs::read(dir.path().join(vouch_sim::IMA_LOG_FILE)).unwrap(),
+        list
+    );
+
+    // Streaming: the first 100 entries, then the rest appended, reach the same PCR 10.
+    let cut = vouch_ima::MeasurementList::parse(&list)
+        .unwrap()
+        .entries()
+        .nth(100)
+        .unwrap()
+        .unwrap()
+        .offset();
+    tpm.load_ima_list(&list[..cut]).unwrap();
+    assert_ne!(tpm.pcr(HashAlg::Sha256, 10).unwrap().to_hex(), sha256);
+    tpm.append_ima_entries(&list[cut..]).unwrap();
+    assert_eq!(tpm.pcr(HashAlg::Sha256, 10).unwrap().to_hex(), sha256);
+    assert_eq!(tpm.ima_list().unwrap(), list);
+
+    // A torn entry is refused and changes nothing.
+    assert!(tpm.append_ima_entries(&list[..cut - 1]).is_err());
+    assert_eq!(tpm.pcr(HashAlg::Sha256, 10).unwrap().to_hex(), sha256);
+
+    // A reboot starts a new, empty list and PCR 10 from zero.
+    tpm.reboot().unwrap();
+    assert_eq!(
+        tpm.pcr(HashAlg::Sha256, 10).unwrap(),
+        HashAlg::Sha256.zero()
+    );
+    assert!(tpm.ima_list().unwrap().is_empty());
+}
