@@ -257,6 +257,11 @@ pub struct EvidenceRequest {
     /// New IMA measurement-list entries, when the challenge asked for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ima: Option<ImaEvidence>,
+    /// The running kernel's command line (`/proc/cmdline`), sent with the event log. Unverified
+    /// text: the verifier shows it only when it hashes to the command-line digest the kernel's
+    /// EFI stub measured into PCR 9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_cmdline: Option<String>,
 }
 
 /// The verifier's verdict on the evidence.

@@ -119,6 +119,7 @@ pub struct Agent {
     sent_log_digest: Option<[u8; 32]>,
     ima_log: Option<PathBuf>,
     ima_cursor: Option<ImaCursor>,
+    kernel_cmdline: Option<PathBuf>,
 }
 
 /// Where the agent is in the IMA measurement list of one boot: entry `index` starts at byte
@@ -163,7 +164,16 @@ impl Agent {
             sent_log_digest: None,
             ima_log: None,
             ima_cursor: None,
+            kernel_cmdline: None,
         })
+    }
+
+    /// Send the running kernel's command line (normally `/proc/cmdline`) with every event log,
+    /// so the verifier can show it once it checks it against the digest measured into PCR 9.
+    #[must_use]
+    pub fn with_kernel_cmdline(mut self, path: Option<PathBuf>) -> Self {
+        self.kernel_cmdline = path;
+        self
     }
 
     /// Read the IMA measurement list (binary, `binary_runtime_measurements`) from `path` when
@@ -288,6 +298,13 @@ impl Agent {
         } else {
             None
         };
+        // The kernel writes /proc/cmdline with one trailing newline that it did not measure.
+        let kernel_cmdline = match (&event_log, &self.kernel_cmdline) {
+            (Some(_), Some(path)) => std::fs::read_to_string(path)
+                .ok()
+                .map(|s| s.strip_suffix('\n').unwrap_or(&s).to_owned()),
+            _ => None,
+        };
         let ima = match (ch.ima, self.ima_log.clone()) {
             (Some(req), Some(path)) => {
                 let reset = vouch_tpm2::Attest::decode(&quote.attest)
@@ -312,6 +329,7 @@ impl Agent {
                 pcrs,
                 event_log,
                 ima,
+                kernel_cmdline,
             })
             .await?;
         Ok(Some(Outcome {

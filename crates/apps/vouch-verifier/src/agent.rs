@@ -626,7 +626,14 @@ async fn evidence_inner(
             interval,
             ima: ima.as_ref().map(|o| o.reasons.as_slice()),
         };
-        let out = appraise::appraise(&current, quote, ev.event_log.as_deref(), &policy, now);
+        let out = appraise::appraise(
+            &current,
+            quote,
+            ev.event_log.as_deref(),
+            ev.kernel_cmdline.as_deref(),
+            &policy,
+            now,
+        );
         let ima_state = ima
             .as_ref()
             .filter(|_| out.quote_accepted)

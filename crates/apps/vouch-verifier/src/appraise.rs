@@ -50,7 +50,12 @@ pub struct DecodedEvidence {
     pub event_log: Option<Vec<u8>>,
     /// IMA measurement-list tail (frames).
     pub ima: Option<crate::ima::ImaTail>,
+    /// The kernel command line the host reports (unverified until bound to PCR 9).
+    pub kernel_cmdline: Option<String>,
 }
+
+/// Longest kernel command line accepted (Linux's COMMAND_LINE_SIZE is 2048 on x86; allow more).
+const MAX_CMDLINE: usize = 8192;
 
 fn log_error(e: &TcgLogError) -> String {
     match e {
@@ -108,6 +113,15 @@ pub fn decode(req: EvidenceRequest) -> Result<DecodedEvidence, ApiError> {
         let parsed = EventLog::parse(&log.0).map_err(|e| ApiError::BadRequest(log_error(&e)))?;
         vouch_tcglog::replay(&parsed).map_err(|e| ApiError::BadRequest(log_error(&e)))?;
     }
+    if let Some(c) = &req.kernel_cmdline
+        && c.len() > MAX_CMDLINE
+    {
+        return Err(ApiError::TooLarge(format!(
+            "kernel command line is {} bytes; the limit is {MAX_CMDLINE}",
+            c.len()
+        )));
+    }
+    let kernel_cmdline = req.kernel_cmdline;
     let ima = req
         .ima
         .map(crate::ima::ImaTail::decode)
@@ -120,6 +134,7 @@ pub fn decode(req: EvidenceRequest) -> Result<DecodedEvidence, ApiError> {
         pcrs,
         event_log: req.event_log.map(|b| b.0),
         ima,
+        kernel_cmdline,
     })
 }
 
@@ -172,6 +187,7 @@ pub fn appraise(
     host: &Host,
     quote: Result<VerifiedQuote, QuoteError>,
     event_log: Option<&[u8]>,
+    kernel_cmdline: Option<&str>,
     policy: &Policy<'_>,
     now: DateTime<Utc>,
 ) -> Appraisal {
@@ -279,6 +295,7 @@ pub fn appraise(
     match event_log {
         Some(bytes) => match check_log(bytes, &q.pcrs) {
             Ok(state) => {
+                let state = state.map(|s| bind_cmdline(s, kernel_cmdline));
                 h.event_log = Some(bytes.to_vec());
                 h.event_log_sha256 = Some(vouch_store::sha256(bytes).to_vec());
                 h.last_machine_state = state;
@@ -335,6 +352,17 @@ pub fn appraise(
                     "machine state differs from the baseline: {}",
                     differing_keys(want, got).join(", ")
                 ));
+                if let (Some(old), Some(new)) = (
+                    want.get("kernel_cmdline")
+                        .and_then(serde_json::Value::as_str),
+                    got.get("kernel_cmdline")
+                        .and_then(serde_json::Value::as_str),
+                ) && old != new
+                {
+                    reasons.push(format!(
+                        "kernel command line changed from {old:?} to {new:?} (PCR 9)"
+                    ));
+                }
             }
             if reasons.iter().any(|r| r.starts_with("PCR ")) && !fresh_log {
                 // Ask for the log next time, to name the event.
@@ -520,6 +548,32 @@ fn first_difference(baseline: &[u8], new: &[u8], bank: HashAlg, index: u32) -> O
     None
 }
 
+/// Fill the machine state's `kernel_cmdline` with the host's reported command line when, and
+/// only when, it hashes to the digest the Linux EFI stub measured into PCR 9 (SHA-256 of the
+/// UTF-16LE text with its terminating NUL). Unbound text is dropped: it proves nothing.
+fn bind_cmdline(mut state: serde_json::Value, reported: Option<&str>) -> serde_json::Value {
+    let (Some(text), Some(obj)) = (reported, state.as_object_mut()) else {
+        return state;
+    };
+    let measured = obj
+        .get("kernel_cmdline_digest")
+        .and_then(serde_json::Value::as_str);
+    let already = obj.get("kernel_cmdline").is_some_and(|v| !v.is_null());
+    if let Some(measured) = measured
+        && !already
+    {
+        let mut utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        utf16.extend_from_slice(&[0, 0]);
+        if HashAlg::Sha256.hash(&utf16).to_hex() == measured {
+            obj.insert(
+                "kernel_cmdline".to_owned(),
+                serde_json::Value::String(text.to_owned()),
+            );
+        }
+    }
+    state
+}
+
 fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
     match (a.as_object(), b.as_object()) {
         (Some(x), Some(y)) => {
@@ -562,6 +616,25 @@ mod tests {
         assert!(rollback(counters(2, 3, 10), counters(2, 4, 11)).is_none());
         // A TPM reset zeroes restartCount and may restore an older clock.
         assert!(rollback(counters(2, 3, 10), counters(3, 0, 5)).is_none());
+    }
+
+    #[test]
+    fn binds_reported_cmdline_only_when_it_hashes_to_the_measured_digest() {
+        let text = "console=ttyS0 root=/dev/vda ro initrd=initrd";
+        let mut utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        utf16.extend_from_slice(&[0, 0]);
+        let digest = HashAlg::Sha256.hash(&utf16).to_hex();
+        let state = serde_json::json!({"kernel_cmdline": null, "kernel_cmdline_digest": digest});
+        let bound = bind_cmdline(state.clone(), Some(text));
+        assert_eq!(bound["kernel_cmdline"], text);
+        let other = bind_cmdline(state.clone(), Some("console=ttyS0 init=/bin/sh"));
+        assert!(
+            other["kernel_cmdline"].is_null(),
+            "unbound text must be dropped"
+        );
+        assert!(bind_cmdline(state, None)["kernel_cmdline"].is_null());
+        let no_digest = serde_json::json!({"kernel_cmdline": null});
+        assert!(bind_cmdline(no_digest, Some(text))["kernel_cmdline"].is_null());
     }
 
     #[test]

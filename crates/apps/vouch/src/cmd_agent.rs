@@ -79,6 +79,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     let ca = std::fs::read(&args.verifier_ca)
         .with_context(|| format!("cannot read {}", args.verifier_ca.display()))?;
+    // The command line of the kernel this agent runs on belongs to a real TPM's boot only.
+    let kernel_cmdline = matches!(spec, TpmSpec::Device(_)).then(|| PathBuf::from("/proc/cmdline"));
     let tpm = vouch_tpm::open(&spec, &args.state_dir)
         .with_context(|| format!("cannot open TPM {}", args.tpm))?;
     let config = AgentConfig {
@@ -94,7 +96,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let mut agent = Agent::new(config, tpm)?.with_ima_log(Some(ima_log));
+        let mut agent = Agent::new(config, tpm)?
+            .with_ima_log(Some(ima_log))
+            .with_kernel_cmdline(kernel_cmdline);
         tokio::select! {
             r = agent.run() => r.map_err(anyhow::Error::from),
             _ = tokio::signal::ctrl_c() => Ok(()),

@@ -240,6 +240,7 @@ fn replay_is_refused(v: &Verifier, host: &Host) {
             pcrs,
             event_log: Some(vouch_api::Bytes(host.log.clone())),
             ima: None,
+            kernel_cmdline: None,
         };
         let first = client.evidence(&evidence).await.unwrap();
         assert_eq!(

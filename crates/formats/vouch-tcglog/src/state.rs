@@ -193,6 +193,13 @@ const QEMU_KERNEL_LOADER_GUID: &str = "1428f772-b64a-441e-b8c3-9ebdd7f893c7";
 /// UTF-16LE command line with its terminating NUL.
 pub const LINUX_LOAD_OPTIONS_TAG: u32 = 0x8F3B_22ED;
 
+/// True for the device path OVMF gives a QEMU `-kernel` image.
+fn is_qemu_kernel_loader(device_path: &str) -> bool {
+    device_path
+        .to_ascii_lowercase()
+        .contains(QEMU_KERNEL_LOADER_GUID)
+}
+
 fn stage_kind(path: Option<&str>, fv: bool, previous: Option<BootStageKind>) -> BootStageKind {
     if fv {
         return BootStageKind::FirmwareApplication;
@@ -218,7 +225,6 @@ fn stage_kind(path: Option<&str>, fv: bool, previous: Option<BootStageKind>) -> 
     } else if file.starts_with("vmlinuz")
         || file.starts_with("linux")
         || p.contains("\\efi\\linux\\")
-        || p.contains(QEMU_KERNEL_LOADER_GUID)
     {
         BootStageKind::Kernel
     } else {
@@ -290,10 +296,16 @@ impl MachineState {
                             .map(|a| (a.name(), vouch_wire::hex_lower(d.bytes())))
                     })
                     .collect();
+                let device_path = img.device_path.map(|p| p.to_string());
+                let kind = if device_path.as_deref().is_some_and(is_qemu_kernel_loader) {
+                    BootStageKind::Kernel
+                } else {
+                    stage_kind(path.as_deref(), fv, previous)
+                };
                 self.boot_chain.push(BootStage {
                     event: ev.index(),
-                    kind: stage_kind(path.as_deref(), fv, previous),
-                    device_path: img.device_path.map(|p| p.to_string()),
+                    kind,
+                    device_path,
                     digests,
                 });
             }
