@@ -75,10 +75,15 @@ async fn call<B: Serialize + ?Sized, R: DeserializeOwned>(
         req = req.json(b);
     }
     let resp = req.send().await?;
-    let status = resp.status();
-    if status.is_success() {
+    if resp.status().is_success() {
         return Ok(resp.json::<R>().await?);
     }
+    Err(refused(resp).await)
+}
+
+/// The error of a response with an error status.
+async fn refused(resp: reqwest::Response) -> ClientError {
+    let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     let message = serde_json::from_str::<ApiErrorBody>(&text).map_or_else(
         |_| {
@@ -90,10 +95,10 @@ async fn call<B: Serialize + ?Sized, R: DeserializeOwned>(
         },
         |b| b.error,
     );
-    Err(ClientError::Api {
+    ClientError::Api {
         status: status.as_u16(),
         message,
-    })
+    }
 }
 
 fn trim(url: &str) -> String {
@@ -142,6 +147,21 @@ impl AdminClient {
     pub async fn host(&self, name: &str) -> Result<HostDetail, ClientError> {
         self.admin(Method::GET, &format!("/api/v1/hosts/{}", encode(name)))
             .await
+    }
+
+    /// A signed attestation result (EAR JWT) for the host's current appraisal, echoing
+    /// `nonce` (base64url) when given.
+    pub async fn ear(&self, name: &str, nonce: Option<&str>) -> Result<String, ClientError> {
+        let mut url = format!("{}/api/v1/hosts/{}/ear", self.base, encode(name));
+        if let Some(n) = nonce {
+            url.push_str("?nonce=");
+            url.push_str(&encode(n));
+        }
+        let resp = self.http.get(url).bearer_auth(&self.token).send().await?;
+        if resp.status().is_success() {
+            return Ok(resp.text().await?);
+        }
+        Err(refused(resp).await)
     }
 
     /// Approve a host that awaits approval.

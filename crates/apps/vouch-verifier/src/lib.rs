@@ -5,8 +5,10 @@
 //! shutdown method), or build a [`Verifier`] and drive [`Verifier::router`] with
 //! `tower::ServiceExt::oneshot` in tests. Routes and their JSON are those of `vouch-api`,
 //! plus `POST /api/v1/hosts/{name}/baseline` ([`admin::BaselineRequest`]) and
-//! `GET /api/v1/hosts/{name}/history`; the OpenAPI document at `/api/openapi.json` is
-//! generated from the handlers ([`routes::openapi`]), browsable at `/api/docs`.
+//! `GET /api/v1/hosts/{name}/history`, and signed attestation results for relying parties
+//! (`GET /api/v1/hosts/{name}/ear`, keys at `/.well-known/jwks.json`: see [`ear`]); the
+//! OpenAPI document at `/api/openapi.json` is generated from the handlers
+//! ([`routes::openapi`]), browsable at `/api/docs`.
 //!
 //! # Trust assumptions
 //!
@@ -47,6 +49,7 @@ pub mod admin;
 pub mod agent;
 pub mod appraise;
 pub mod config;
+pub mod ear;
 pub mod error;
 pub mod ima;
 pub mod pki;

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::OpenApi as _;
@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .route("/metrics", axum::routing::get(metrics))
         .route("/healthz", axum::routing::get(healthz))
+        .route("/.well-known/jwks.json", axum::routing::get(jwks))
         .with_state(state)
 }
 
@@ -85,6 +86,7 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ek_override))
         .routes(routes!(baseline))
         .routes(routes!(history))
+        .routes(routes!(host_ear))
         .routes(routes!(set_ima_policy))
         .routes(routes!(assign_ima_policy))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -290,6 +292,39 @@ async fn assign_ima_policy(
     ApiJson(req): ApiJson<ImaPolicySelectorAssignment>,
 ) -> ApiResult<Vec<HostSummary>> {
     admin::assign_ima_policy(&st, &admin, req).await.map(Json)
+}
+
+/// Query of `GET /api/v1/hosts/{name}/ear`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+struct EarQuery {
+    /// The relying party's nonce (8 to 64 bytes, base64url without padding), echoed as
+    /// `eat_nonce`.
+    nonce: Option<String>,
+}
+
+/// A signed attestation result (EAR JWT, ES256) for the host's current appraisal; verify it
+/// with the keys at `/.well-known/jwks.json`.
+#[utoipa::path(get, path = "/api/v1/hosts/{name}/ear", tag = "hosts", security(("admin_token" = [])),
+    params(("name" = String, Path), EarQuery),
+    responses((status = 200, description = "compact JWS", content_type = "application/jwt", body = String),
+        (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody)))]
+async fn host_ear(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+    Query(q): Query<EarQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let token = crate::ear::host_ear(&st, &admin.0, &name, q.nonce.as_deref()).await?;
+    Ok((
+        [(header::CONTENT_TYPE, crate::ear::JWT_CONTENT_TYPE)],
+        token,
+    ))
+}
+
+/// The EAR verification keys (RFC 7517 JWK set); no authentication.
+async fn jwks(State(st): State<AppState>) -> Json<serde_json::Value> {
+    Json(st.inner.ear.jwks())
 }
 
 async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {

@@ -47,6 +47,9 @@ pub enum ServeError {
     /// EK roots.
     #[error("EK roots: {0}")]
     Roots(#[from] vouch_x509::EkCertError),
+    /// The EAR signing key in `DATA_DIR/ear`.
+    #[error("EAR signing key: {0}")]
+    Ear(#[from] vouch_ear::EarError),
 }
 
 /// A verifier, built but not listening: its router and state.
@@ -99,6 +102,7 @@ impl Verifier {
                 .await?;
             tracing::info!(path = %path.display(), "initial admin token written");
         }
+        let ear = crate::ear::load_issuer(&config.data_dir, now)?;
         let demoted = store.demote_trusted(now, RESTART_REASON).await?;
         tracing::info!(
             backend = store.backend_name(),
@@ -106,7 +110,7 @@ impl Verifier {
             "verifier ready; trusted hosts must attest again"
         );
         Ok(Self {
-            state: AppState::new(store, pki, roots, config, selection, ima_selection),
+            state: AppState::new(store, pki, roots, config, selection, ima_selection, ear),
         })
     }
 

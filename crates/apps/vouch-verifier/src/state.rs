@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub prometheus: PrometheusHandle,
     /// Woken when an operator makes a host due (approve, attest, baseline).
     pub due: tokio::sync::Notify,
+    /// Signs attestation results for relying parties ([`crate::ear`]).
+    pub ear: vouch_ear::EarIssuer,
 }
 
 impl core::fmt::Debug for AppState {
@@ -66,6 +68,7 @@ impl AppState {
         config: ServeConfig,
         selection: PcrSelection,
         ima_selection: (PcrSelection, String),
+        ear: vouch_ear::EarIssuer,
     ) -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
@@ -97,6 +100,7 @@ impl AppState {
                 recorder,
                 prometheus,
                 due: tokio::sync::Notify::new(),
+                ear,
             }),
         }
     }

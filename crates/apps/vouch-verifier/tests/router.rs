@@ -490,3 +490,142 @@ async fn agent_routes_refuse_clients_without_a_valid_certificate_over_tls() {
     );
     server.shutdown().await;
 }
+
+/// GET with the admin token; returns status, content type and the raw body.
+async fn get_raw(f: &Fixture, uri: &str, auth: bool) -> (StatusCode, String, String) {
+    let mut req = Request::get(uri);
+    if auth {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {}", f.token));
+    }
+    let resp = f
+        .verifier
+        .router()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, ctype, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+async fn served_keys(f: &Fixture) -> vouch_ear::VerificationKeys {
+    let (status, _, body) = get_raw(f, "/.well-known/jwks.json", false).await;
+    assert_eq!(status, StatusCode::OK);
+    vouch_ear::VerificationKeys::from_jwks(&serde_json::from_str(&body).unwrap()).unwrap()
+}
+
+fn now_secs() -> u64 {
+    u64::try_from(Utc::now().timestamp()).unwrap()
+}
+
+#[tokio::test]
+async fn ear_for_a_trusted_host_verifies_with_the_served_jwks() {
+    let f = fixture().await;
+    let (mut h, _) = trusted_host(&f).await;
+    let nonce = vouch_ear::Nonce::new(&[7; 16]).unwrap();
+    let uri = format!("/api/v1/hosts/h1/ear?nonce={}", nonce.to_base64url());
+
+    assert_eq!(get_raw(&f, &uri, false).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get_raw(&f, "/api/v1/hosts/nope/ear", true).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get_raw(&f, "/api/v1/hosts/h1/ear?nonce=short", true)
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let (status, ctype, token) = get_raw(&f, &uri, true).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(ctype, "application/jwt");
+    let keys = served_keys(&f).await;
+    let claims =
+        vouch_ear::verify(&token, &keys, "h1", Some(nonce.as_bytes()), now_secs()).unwrap();
+    assert_eq!(claims.nonce.as_ref(), Some(&nonce));
+    assert_eq!(claims.status, vouch_appraisal::Status::Affirming);
+    let tv = claims.appraisal().unwrap().trust_vector;
+    assert_eq!(tv.configuration, vouch_appraisal::ar4si::APPROVED_CONFIG);
+    assert_eq!(tv.hardware, vouch_appraisal::ar4si::GENUINE_HARDWARE);
+    // No EK certificate on record and no IMA: no claim on identity or executables.
+    assert_eq!(tv.instance_identity, 0);
+    assert_eq!(tv.executables, 0);
+    // Another host, or another nonce, is refused.
+    assert!(matches!(
+        vouch_ear::verify(&token, &keys, "h2", Some(nonce.as_bytes()), now_secs()),
+        Err(vouch_ear::EarError::WrongHost { .. })
+    ));
+    assert_eq!(
+        vouch_ear::verify(&token, &keys, "h1", Some(&[8; 16]), now_secs()).unwrap_err(),
+        vouch_ear::EarError::NonceMismatch
+    );
+
+    // The same host, now untrusted for a PCR: contraindicated on configuration.
+    h.status = HostStatus::Untrusted;
+    h.reasons = vec!["PCR sha256:0 differs from the baseline".to_owned()];
+    f.verifier
+        .state()
+        .store()
+        .update_host(&h, Utc::now())
+        .await
+        .unwrap();
+    let (status, _, token) = get_raw(&f, "/api/v1/hosts/h1/ear", true).await;
+    assert_eq!(status, StatusCode::OK);
+    let claims = vouch_ear::verify(&token, &keys, "h1", None, now_secs()).unwrap();
+    assert_eq!(claims.status, vouch_appraisal::Status::Contraindicated);
+    assert_eq!(claims.nonce, None);
+    let tv = claims.appraisal().unwrap().trust_vector;
+    assert_eq!(
+        tv.configuration,
+        vouch_appraisal::ar4si::UNSUPPORTABLE_CONFIG
+    );
+    assert_eq!(tv.executables, 0);
+}
+
+#[tokio::test]
+async fn ear_expired_or_from_an_unknown_key_is_refused() {
+    let f = fixture().await;
+    trusted_host(&f).await;
+    let keys = served_keys(&f).await;
+    // The verifier's own key, persisted in DATA_DIR/ear, signing an hour ago.
+    let issuer = vouch_ear::EarIssuer::load_or_create(
+        &f._dir.path().join("ear"),
+        vouch_ear::IssuerConfig::default(),
+        now_secs(),
+    )
+    .unwrap();
+    let verdict = vouch_verifier::ear::verdict_of(
+        &f.verifier
+            .state()
+            .store()
+            .host_by_name("h1")
+            .await
+            .unwrap()
+            .unwrap(),
+        false,
+    );
+    assert_eq!(verdict.status, vouch_appraisal::Status::Affirming);
+    let old = issuer
+        .issue(&verdict, "h1", None, now_secs() - 3600)
+        .unwrap();
+    assert!(matches!(
+        vouch_ear::verify(&old, &keys, "h1", None, now_secs()),
+        Err(vouch_ear::EarError::Expired { .. })
+    ));
+    // Issued now with the same key it verifies, so the refusal above is the expiry.
+    let fresh = issuer.issue(&verdict, "h1", None, now_secs()).unwrap();
+    vouch_ear::verify(&fresh, &keys, "h1", None, now_secs()).unwrap();
+    // A key the verifier does not serve.
+    let stranger = vouch_ear::EarIssuer::generate(vouch_ear::IssuerConfig::default()).unwrap();
+    let forged = stranger.issue(&verdict, "h1", None, now_secs()).unwrap();
+    assert!(matches!(
+        vouch_ear::verify(&forged, &keys, "h1", None, now_secs()),
+        Err(vouch_ear::EarError::UnknownKey(_))
+    ));
+}

@@ -1,4 +1,4 @@
-//! `vouch hosts list|show|approve|attest|remove`: operator commands against `vouch serve`.
+//! `vouch hosts list|show|approve|attest|remove|ear`: operator commands against `vouch serve`.
 //!
 //! Connection settings come from the environment (or flags): `VOUCH_URL` (e.g.
 //! `https://127.0.0.1:8443`), `VOUCH_TOKEN` (the admin token; `vouch serve` writes the first one
@@ -64,6 +64,15 @@ enum Cmd {
         /// Host name.
         name: String,
     },
+    /// Print a signed attestation result (EAR JWT) for the host's current appraisal; verify
+    /// it with the keys at `/.well-known/jwks.json`.
+    Ear {
+        /// Host name.
+        name: String,
+        /// A nonce to echo in the token (8 to 64 bytes, base64url without padding).
+        #[arg(long)]
+        nonce: Option<String>,
+    },
 }
 
 /// Run `vouch hosts ...`.
@@ -127,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Cmd::Approve { name } => print_hosts(&[client.approve(&name).await?]),
             Cmd::Attest { name } => print_hosts(&[client.attest(&name).await?]),
             Cmd::Remove { name } => print_hosts(&[client.remove(&name).await?]),
+            Cmd::Ear { name, nonce } => println!("{}", client.ear(&name, nonce.as_deref()).await?),
         }
         anyhow::Ok(())
     })?;

@@ -1,0 +1,87 @@
+//! `vouch hosts ear` against a verifier served in process: the printed token verifies with the
+//! keys the verifier serves at `/.well-known/jwks.json`, for that host and nonce only.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failure here is a failed test"
+)]
+
+use std::process::Command;
+
+use chrono::Utc;
+use vouch_store::{Host, HostStatus};
+
+fn vouch_hosts(handle: &vouch_verifier::ServerHandle, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .arg("hosts")
+        .args(args)
+        .env("VOUCH_URL", handle.url())
+        .env("VOUCH_CA", handle.ca_path())
+        .env(
+            "VOUCH_TOKEN",
+            format!("@{}", handle.admin_token_path().display()),
+        )
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_ear_prints_a_token_that_verifies_for_that_host_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        vouch_verifier::ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    let handle = vouch_verifier::serve(config).await.unwrap();
+    let now = Utc::now();
+    let mut h = Host::new("web-1".into(), vec![1], vec![2], vec![3], 60, now);
+    h.status = HostStatus::Trusted;
+    h.approved_at = Some(now);
+    handle
+        .verifier()
+        .state()
+        .store()
+        .insert_host(&h)
+        .await
+        .unwrap();
+
+    let nonce = "AAECAwQFBgcICQoLDA0ODw"; // 16 bytes
+    let out =
+        tokio::task::block_in_place(|| vouch_hosts(&handle, &["ear", "web-1", "--nonce", nonce]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(handle.ca_path()).unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap();
+    let jwks: serde_json::Value = http
+        .get(format!("{}/.well-known/jwks.json", handle.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = vouch_ear::VerificationKeys::from_jwks(&jwks).unwrap();
+    let now = u64::try_from(Utc::now().timestamp()).unwrap();
+    let want = vouch_ear::Nonce::from_base64url(nonce).unwrap();
+    let claims = vouch_ear::verify(&token, &keys, "web-1", Some(want.as_bytes()), now).unwrap();
+    assert_eq!(claims.nonce, Some(want));
+    assert_eq!(claims.status.name(), "affirming");
+    assert!(vouch_ear::verify(&token, &keys, "web-2", None, now).is_err());
+
+    let out = tokio::task::block_in_place(|| vouch_hosts(&handle, &["ear", "nope"]));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    handle.shutdown().await;
+}
