@@ -212,6 +212,23 @@ fn ovmf_guest_is_trusted_then_caught_with_another_cmdline_and_with_secure_boot_o
     );
     assert_eq!(host["ek_override"], false);
 
+    // Runtime integrity (the verifier runs with --ima): the guest's IMA list starts with the
+    // boot_aggregate; trusted means the verifier replayed it to the quoted PCR 10 and checked
+    // the boot_aggregate against the quoted PCRs 0-9.
+    let ima_list = first
+        .ima_log
+        .as_ref()
+        .expect("the guest kernel exposes an IMA list");
+    let ima_path = logs.join("first-ima.bin");
+    std::fs::write(&ima_path, ima_list).unwrap();
+    let ima = vouch_json(&["ima", "replay"], &ima_path);
+    assert!(ima["entry_count"].as_u64().unwrap() >= 1, "{ima:#}");
+    assert_eq!(
+        ima["template_digest_mismatches"],
+        serde_json::json!([]),
+        "{ima:#}"
+    );
+
     // The log the agent sent is the firmware's, and it replays to the PCRs the TPM quoted.
     let first_log = write_log(&first, &logs);
     let replay = vouch_json(&["eventlog", "replay"], &first_log);

@@ -333,6 +333,7 @@ echo "VOUCH-GUEST: agent exit $? at $(cut -d' ' -f1 /proc/uptime)s"
 wait
 cp /sys/kernel/security/tpm0/binary_bios_measurements /out/eventlog.bin
 cat /proc/cmdline > /out/cmdline
+cp /sys/kernel/security/ima/binary_runtime_measurements /out/ima.bin 2>/dev/null || true
 tar -cf /dev/vda -C / var/lib/vouch-agent out && sync && echo "VOUCH-GUEST: saved"
 echo "VOUCH-GUEST: done"
 poweroff -f
@@ -388,6 +389,8 @@ pub struct Boot {
     pub event_log: Vec<u8>,
     /// `/proc/cmdline` in the guest.
     pub cmdline: String,
+    /// The kernel's IMA measurement list at power-off, if IMA was active.
+    pub ima_log: Option<Vec<u8>>,
     /// QEMU start to guest power-off.
     pub elapsed: Duration,
 }
@@ -633,6 +636,7 @@ impl Guest {
                 .unwrap()
                 .trim_end()
                 .to_owned(),
+            ima_log: std::fs::read(out.join("out/ima.bin")).ok(),
             elapsed,
         }
     }

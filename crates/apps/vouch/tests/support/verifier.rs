@@ -51,6 +51,9 @@ impl Verifier {
             &interval_secs.to_string(),
             "--auto-approve",
             auto_approve,
+            // Runtime integrity too: every quote covers PCR 10 and the agent must send the
+            // kernel's IMA list, replayed to it (boot_aggregate checked against PCRs 0-9).
+            "--ima",
         ]);
         for name in server_names {
             cmd.args(["--server-name", name]);
