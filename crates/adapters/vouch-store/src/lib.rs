@@ -35,6 +35,9 @@
 //!   the attestation that produced it ([`Store::apply_attestation_with_ima`]), so it can never
 //!   run ahead of or behind the host's recorded verdict. IMA runtime policies are stored once
 //!   by the SHA-256 of their content ([`Store::put_ima_policy`]) and shared by reference.
+//! * Appraisal documents (policies, reference stores) are versioned and never overwritten:
+//!   [`Store::put_appraisal_document`] inserts a new `(kind, id, version)` or reports that it
+//!   exists.
 
 mod model;
 
@@ -53,8 +56,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 pub use model::{
-    Attestation, AuditEntry, Baseline, BaselineSource, Counters, EkOverride, Enrolment, Host,
-    HostStatus, ImaContext, ImaPolicy, ImaState, Labels, NonceCheck, Pcrs,
+    AppraisalDocument, Attestation, AuditEntry, Baseline, BaselineSource, Counters, DOC_POLICY,
+    DOC_REFERENCES, EkOverride, Enrolment, Host, HostStatus, ImaContext, ImaPolicy, ImaState,
+    Labels, NonceCheck, Pcrs,
 };
 
 #[cfg(feature = "testing")]
@@ -1185,5 +1189,112 @@ impl Store {
         .fetch_optional(p)
         .await)?;
         row.map_or_else(|| Ok(ImaContext::default()), ImaContextRow::into_context)
+    }
+
+    // ---- Fleet appraisal ----
+
+    /// Store version `version` of document `(kind, id)`. False (nothing written) when that
+    /// version already exists: versions are never overwritten.
+    pub async fn put_appraisal_document(
+        &self,
+        kind: &str,
+        id: &str,
+        version: u32,
+        json: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let affected = with_pool!(self, |p| sqlx::query(
+            "INSERT INTO appraisal_documents (kind, id, version, json, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, id, version) DO NOTHING"
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(i64::from(version))
+        .bind(Json(json))
+        .bind(ts(now))
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(affected == 1)
+    }
+
+    /// The newest version of every document of `kind`, by id.
+    pub async fn latest_appraisal_documents(&self, kind: &str) -> Result<Vec<AppraisalDocument>> {
+        type Row = (String, i64, Json<serde_json::Value>, DateTime<Utc>);
+        let rows: Vec<Row> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT d.id, d.version, d.json, d.created_at FROM appraisal_documents d \
+             WHERE d.kind = $1 AND d.version = (SELECT MAX(e.version) FROM appraisal_documents e \
+             WHERE e.kind = d.kind AND e.id = d.id) ORDER BY d.id"
+        )
+        .bind(kind)
+        .fetch_all(p)
+        .await)?;
+        rows.into_iter()
+            .map(|(id, version, json, created_at)| {
+                Ok(AppraisalDocument {
+                    kind: kind.to_owned(),
+                    id,
+                    version: u32::try_from(version).map_err(|_| {
+                        StoreError::Corrupt(format!("appraisal document version {version}"))
+                    })?,
+                    json: json.0,
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// One version of a document.
+    pub async fn appraisal_document(
+        &self,
+        kind: &str,
+        id: &str,
+        version: u32,
+    ) -> Result<Option<serde_json::Value>> {
+        let row: Option<(Json<serde_json::Value>,)> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT json FROM appraisal_documents WHERE kind = $1 AND id = $2 AND version = $3"
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(i64::from(version))
+        .fetch_optional(p)
+        .await)?;
+        Ok(row.map(|(j,)| j.0))
+    }
+
+    /// Record the latest engine verdict (JSON) of a host, replacing the previous one.
+    pub async fn put_host_verdict(
+        &self,
+        host_id: Uuid,
+        verdict: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO host_verdicts (host_id, verdict, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (host_id) DO UPDATE SET verdict = excluded.verdict, \
+             updated_at = excluded.updated_at"
+        )
+        .bind(host_id)
+        .bind(Json(verdict))
+        .bind(ts(now))
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The latest engine verdict of a host and when it was recorded.
+    pub async fn host_verdict(
+        &self,
+        host_id: Uuid,
+    ) -> Result<Option<(serde_json::Value, DateTime<Utc>)>> {
+        let row: Option<(Json<serde_json::Value>, DateTime<Utc>)> =
+            with_pool!(self, |p| sqlx::query_as(
+                "SELECT verdict, updated_at FROM host_verdicts WHERE host_id = $1"
+            )
+            .bind(host_id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(|(v, t)| (v.0, t)))
     }
 }

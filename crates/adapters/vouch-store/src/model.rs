@@ -362,3 +362,24 @@ pub struct ImaContext {
     /// The running state, if any.
     pub state: Option<ImaState>,
 }
+
+/// A stored appraisal document (issue 4): a policy (`kind` [`DOC_POLICY`]) or a reference
+/// store (`kind` [`DOC_REFERENCES`]), one row per version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppraisalDocument {
+    /// What it is ([`DOC_POLICY`], [`DOC_REFERENCES`]).
+    pub kind: String,
+    /// Its id (a policy's id; `default` for the reference store).
+    pub id: String,
+    /// Its version.
+    pub version: u32,
+    /// The document.
+    pub json: serde_json::Value,
+    /// When stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `kind` of a policy document.
+pub const DOC_POLICY: &str = "policy";
+/// `kind` of a reference store document.
+pub const DOC_REFERENCES: &str = "references";

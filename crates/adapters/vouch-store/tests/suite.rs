@@ -641,6 +641,65 @@ async fn ima_state_is_written_with_its_attestation(db: Db) {
     assert_eq!(db.store.ima_context(h.id).await.unwrap().state, Some(s2));
 }
 
+async fn appraisal_documents_are_versioned_and_never_overwritten(db: Db) {
+    let v1 = serde_json::json!({"id": "r750", "version": 1, "rules": ["a"]});
+    let v2 = serde_json::json!({"id": "r750", "version": 2, "rules": ["a", "b"]});
+    let s = &db.store;
+    assert!(
+        s.put_appraisal_document("policy", "r750", 1, &v1, now())
+            .await
+            .unwrap()
+    );
+    // The same version again is refused and changes nothing.
+    assert!(
+        !s.put_appraisal_document("policy", "r750", 1, &v2, now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.appraisal_document("policy", "r750", 1).await.unwrap(),
+        Some(v1.clone())
+    );
+    assert!(
+        s.put_appraisal_document("policy", "r750", 2, &v2, now())
+            .await
+            .unwrap()
+    );
+    let other = serde_json::json!({"id": "edge"});
+    assert!(
+        s.put_appraisal_document("policy", "edge", 7, &other, now())
+            .await
+            .unwrap()
+    );
+    // Another kind with the same id is another document.
+    assert!(
+        s.put_appraisal_document("references", "r750", 1, &v1, now())
+            .await
+            .unwrap()
+    );
+    let latest = s.latest_appraisal_documents("policy").await.unwrap();
+    let got: Vec<(&str, u32, &serde_json::Value)> = latest
+        .iter()
+        .map(|d| (d.id.as_str(), d.version, &d.json))
+        .collect();
+    assert_eq!(got, vec![("edge", 7, &other), ("r750", 2, &v2)]);
+    assert!(latest.iter().all(|d| d.kind == "policy"));
+    assert_eq!(
+        s.appraisal_document("policy", "nope", 1).await.unwrap(),
+        None
+    );
+}
+
+async fn host_verdict_is_replaced_and_goes_with_the_host(db: Db) {
+    let h = approved(&db, "v1").await;
+    assert_eq!(db.store.host_verdict(h.id).await.unwrap(), None);
+    let a = serde_json::json!({"status": "affirming"});
+    let b = serde_json::json!({"status": "contraindicated"});
+    db.store.put_host_verdict(h.id, &a, now()).await.unwrap();
+    db.store.put_host_verdict(h.id, &b, now()).await.unwrap();
+    assert_eq!(db.store.host_verdict(h.id).await.unwrap().unwrap().0, b);
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -689,4 +748,6 @@ suite!(
     removed_hosts_are_listed_only_on_request,
     ima_policies_are_stored_once_by_content,
     ima_state_is_written_with_its_attestation,
+    appraisal_documents_are_versioned_and_never_overwritten,
+    host_verdict_is_replaced_and_goes_with_the_host,
 );

@@ -51,6 +51,7 @@ pub mod appraise;
 pub mod config;
 pub mod ear;
 pub mod error;
+pub mod fleet;
 pub mod ima;
 pub mod pki;
 pub mod routes;

@@ -26,6 +26,8 @@ use crate::state::{AppState, metric};
 pub const EVIDENCE_BODY_LIMIT: usize = 20 * 1024 * 1024;
 /// Body limit of `POST /api/v1/ima/policies` (a 50,000-path allowlist is about 6 MiB).
 pub const IMA_POLICY_BODY_LIMIT: usize = 64 * 1024 * 1024;
+/// Body limit of `PUT /api/v1/references` (a fleet's reference store).
+pub const REFERENCES_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Body limit of every other route.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
@@ -74,6 +76,9 @@ fn openapi_router() -> OpenApiRouter<AppState> {
     let policies = OpenApiRouter::new()
         .routes(routes!(add_ima_policy))
         .layer(DefaultBodyLimit::max(IMA_POLICY_BODY_LIMIT));
+    let references = OpenApiRouter::new()
+        .routes(routes!(put_references))
+        .layer(DefaultBodyLimit::max(REFERENCES_BODY_LIMIT));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(enrol))
         .routes(routes!(activate))
@@ -87,11 +92,13 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(baseline))
         .routes(routes!(history))
         .routes(routes!(host_ear))
+        .routes(routes!(put_policy))
         .routes(routes!(set_ima_policy))
         .routes(routes!(assign_ima_policy))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(evidence)
         .merge(policies)
+        .merge(references)
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -320,6 +327,38 @@ async fn host_ear(
         [(header::CONTENT_TYPE, crate::ear::JWT_CONTENT_TYPE)],
         token,
     ))
+}
+
+/// Store a fleet appraisal policy (a `PolicyDoc`: schema, id, version, selector, rules),
+/// validated; versions are never overwritten (audited).
+#[utoipa::path(put, path = "/api/v1/policies/{id}", tag = "fleet", security(("admin_token" = [])),
+    params(("id" = String, Path)), request_body = serde_json::Value,
+    responses((status = 200, body = crate::fleet::DocumentStored), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn put_policy(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<crate::fleet::DocumentStored> {
+    crate::fleet::put_policy(&st, &admin, &id, body)
+        .await
+        .map(Json)
+}
+
+/// Store the fleet reference store (a `RefStore`), validated, as its next version (audited).
+#[utoipa::path(put, path = "/api/v1/references", tag = "fleet", security(("admin_token" = [])),
+    request_body = serde_json::Value,
+    responses((status = 200, body = crate::fleet::DocumentStored), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn put_references(
+    State(st): State<AppState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<crate::fleet::DocumentStored> {
+    crate::fleet::put_references(&st, &admin, body)
+        .await
+        .map(Json)
 }
 
 /// The EAR verification keys (RFC 7517 JWK set); no authentication.

@@ -629,3 +629,181 @@ async fn ear_expired_or_from_an_unknown_key_is_refused() {
         Err(vouch_ear::EarError::UnknownKey(_))
     ));
 }
+
+async fn put_json(
+    f: &Fixture,
+    uri: &str,
+    body: &serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    call(
+        f,
+        Request::put(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", f.token))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_vec(body).unwrap()))
+            .unwrap(),
+    )
+    .await
+}
+
+fn policy_doc(
+    id: &str,
+    version: u32,
+    components: &[vouch_appraisal::Component],
+) -> serde_json::Value {
+    serde_json::to_value(vouch_appraisal::PolicyDoc {
+        schema: 1,
+        id: id.to_owned(),
+        version,
+        description: None,
+        selector: vouch_appraisal::Selector::All,
+        rules: components
+            .iter()
+            .map(|c| vouch_appraisal::Rule::references(*c))
+            .collect(),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn policies_are_validated_versioned_and_audited() {
+    use vouch_appraisal::Component::{BootChain, Kernel};
+    let f = fixture().await;
+    let v1 = policy_doc("r750", 1, &[Kernel]);
+    let (status, body) = put_json(&f, "/api/v1/policies/r750", &v1).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["created"], true);
+    // Same version, same content: no-op; other content: conflict.
+    let (status, body) = put_json(&f, "/api/v1/policies/r750", &v1).await;
+    assert_eq!(
+        (status, &body["created"]),
+        (StatusCode::OK, &serde_json::json!(false))
+    );
+    let other = policy_doc("r750", 1, &[Kernel, BootChain]);
+    assert_eq!(
+        put_json(&f, "/api/v1/policies/r750", &other).await.0,
+        StatusCode::CONFLICT
+    );
+    let v2 = policy_doc("r750", 2, &[Kernel, BootChain]);
+    assert_eq!(
+        put_json(&f, "/api/v1/policies/r750", &v2).await.0,
+        StatusCode::OK
+    );
+    // Older than the newest stored version.
+    let v0 = policy_doc("r750", 0, &[Kernel]);
+    assert_eq!(
+        put_json(&f, "/api/v1/policies/r750", &v0).await.0,
+        StatusCode::CONFLICT
+    );
+    // Invalid: no rules, id not the path's, not a policy at all.
+    let empty = policy_doc("r750", 3, &[]);
+    assert_eq!(
+        put_json(&f, "/api/v1/policies/r750", &empty).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let v3 = policy_doc("other", 3, &[Kernel]);
+    assert_eq!(
+        put_json(&f, "/api/v1/policies/r750", &v3).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        put_json(
+            &f,
+            "/api/v1/policies/r750",
+            &serde_json::json!({"id": "r750"})
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    let latest = f
+        .verifier
+        .state()
+        .store()
+        .latest_appraisal_documents(vouch_store::DOC_POLICY)
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!((latest[0].version, &latest[0].json), (2, &v2));
+    let audit = f.verifier.state().store().audit_log(50).await.unwrap();
+    assert_eq!(
+        audit.iter().filter(|a| a.action == "policy_put").count(),
+        2,
+        "two versions stored, two audit entries"
+    );
+    // Without the admin token.
+    let resp = f
+        .verifier
+        .router()
+        .oneshot(
+            Request::put("/api/v1/policies/r750")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::to_vec(&v2).unwrap()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn references_are_validated_and_each_put_is_a_new_version() {
+    let f = fixture().await;
+    let reference = |id: &str, digest: &str| {
+        serde_json::to_value(vouch_appraisal::ReferenceValue {
+            id: id.to_owned(),
+            name: "bios-2.19".into(),
+            component: vouch_appraisal::Component::PlatformFirmware,
+            slot: vouch_appraisal::Slot {
+                pcr: 0,
+                event_type: "EV_S_CRTM_VERSION".into(),
+                ordinal: 0,
+            },
+            digest: digest.to_owned(),
+            detail: None,
+            selector: vouch_appraisal::Selector::All,
+            provenance: vouch_appraisal::Provenance::Imported {
+                operator: "alice".into(),
+                at: Utc::now(),
+                source: None,
+            },
+            valid_from: None,
+            valid_until: None,
+            state: vouch_appraisal::RefState::Active,
+        })
+        .unwrap()
+    };
+    let good = serde_json::json!({"refs": [reference("a", &"ab".repeat(32))]});
+    let (status, body) = put_json(&f, "/api/v1/references", &good).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["version"], &body["references"]),
+        (&serde_json::json!(1), &serde_json::json!(1))
+    );
+    let (status, body) = put_json(&f, "/api/v1/references", &good).await;
+    assert_eq!(
+        (status, &body["version"]),
+        (StatusCode::OK, &serde_json::json!(2))
+    );
+    // A digest of the wrong shape, and a duplicate id, are refused.
+    let bad = serde_json::json!({"refs": [reference("a", "xyz")]});
+    assert_eq!(
+        put_json(&f, "/api/v1/references", &bad).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let dup = serde_json::json!({"refs": [reference("a", &"ab".repeat(32)), reference("a", &"cd".repeat(32))]});
+    assert_eq!(
+        put_json(&f, "/api/v1/references", &dup).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let latest = f
+        .verifier
+        .state()
+        .store()
+        .latest_appraisal_documents(vouch_store::DOC_REFERENCES)
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].version, 2);
+}
