@@ -53,6 +53,7 @@ pub mod ear;
 pub mod error;
 pub mod fleet;
 pub mod ima;
+pub mod ima_fleet;
 pub mod pki;
 pub mod routes;
 mod server;

@@ -59,6 +59,10 @@ pub fn router(state: AppState) -> Router {
     api.merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .route("/metrics", axum::routing::get(metrics))
         .route("/healthz", axum::routing::get(healthz))
+        .route(
+            "/api/v1/ima/triage",
+            axum::routing::get(crate::ima_fleet::triage_route),
+        )
         .route("/.well-known/jwks.json", axum::routing::get(jwks))
         .with_state(state)
 }

@@ -19,6 +19,8 @@ pub struct Args {
 enum Command {
     /// Run the scripted fleet timeline on N simulated hosts and print the confusion matrix.
     Simulate(SimulateArgs),
+    /// Binaries unknown to the IMA runtime policy, per cohort: likely update or tampering.
+    ImaTriage(crate::cmd_fleet_ima::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +52,7 @@ fn all_right(s: &Summary) -> bool {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Simulate(a) => simulate(&a),
+        Command::ImaTriage(a) => crate::cmd_fleet_ima::run(a),
     }
 }
 

@@ -10,6 +10,7 @@ mod cmd_demo;
 mod cmd_ekcert;
 mod cmd_eventlog;
 mod cmd_fleet;
+mod cmd_fleet_ima;
 mod cmd_hosts;
 mod cmd_ima;
 mod cmd_loadgen;
@@ -36,7 +37,8 @@ enum Command {
     Hosts(cmd_hosts::Args),
     /// A verifier on SQLite and a simulated fleet; two hosts are tampered with and caught.
     Demo(cmd_demo::Args),
-    /// Fleet reference values: `simulate` runs the scripted rollout/revocation/tamper timeline.
+    /// Fleet reference values: `simulate` runs the scripted rollout/revocation/tamper timeline;
+    /// `ima-triage` reads binaries unknown to the IMA policy per cohort (update or tampering).
     Fleet(cmd_fleet::Args),
     /// Load-test a running verifier with simulated hosts over HTTPS.
     Loadgen(cmd_loadgen::Args),
