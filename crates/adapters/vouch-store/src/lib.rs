@@ -1297,4 +1297,16 @@ impl Store {
             .await)?;
         Ok(row.map(|(v, t)| (v.0, t)))
     }
+
+    /// Forget a host's engine verdict (its latest attestation had none).
+    pub async fn clear_host_verdict(&self, host_id: Uuid) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "DELETE FROM host_verdicts WHERE host_id = $1"
+        )
+        .bind(host_id)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
 }

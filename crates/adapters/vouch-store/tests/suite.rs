@@ -698,6 +698,8 @@ async fn host_verdict_is_replaced_and_goes_with_the_host(db: Db) {
     db.store.put_host_verdict(h.id, &a, now()).await.unwrap();
     db.store.put_host_verdict(h.id, &b, now()).await.unwrap();
     assert_eq!(db.store.host_verdict(h.id).await.unwrap().unwrap().0, b);
+    db.store.clear_host_verdict(h.id).await.unwrap();
+    assert_eq!(db.store.host_verdict(h.id).await.unwrap(), None);
 }
 
 macro_rules! suite {

@@ -626,7 +626,8 @@ async fn evidence_inner(
             interval,
             ima: ima.as_ref().map(|o| o.reasons.as_slice()),
         };
-        let out = appraise::appraise(
+        let verified = quote.as_ref().ok().cloned();
+        let mut out = appraise::appraise(
             &current,
             quote,
             ev.event_log.as_deref(),
@@ -634,6 +635,8 @@ async fn evidence_inner(
             &policy,
             now,
         );
+        let verdict =
+            crate::engine::appraise(state, &current, &mut out, verified.as_ref(), now).await?;
         let ima_state = ima
             .as_ref()
             .filter(|_| out.quote_accepted)
@@ -644,6 +647,7 @@ async fn evidence_inner(
             .await
         {
             Ok(stored) => {
+                crate::engine::record(state, &stored, verdict.as_ref(), now).await?;
                 tracing::info!(host = %stored.name, status = %stored.status,
                     reasons = ?stored.reasons, "attestation");
                 return Ok(EvidenceResponse {

@@ -4,10 +4,12 @@
 //! `/.well-known/jwks.json`. Issuing a token is logged, not audited: it releases no secret,
 //! only a signed copy of what `GET /api/v1/hosts/{name}` already shows the caller.
 //!
-//! # From host state to verdict
+//! # Which verdict
 //!
-//! The fleet engine is not wired into the service yet, so the verdict is built from the
-//! host's state, claiming only what the verifier actually checked ([`verdict_of`]):
+//! When the host's latest attestation was appraised by the fleet engine (a stored policy
+//! selected it: see `engine`), the token carries that verdict, with its policy id, as long
+//! as the host is trusted or untrusted. Otherwise the verdict is built from the host's state,
+//! claiming only what the verifier actually checked ([`verdict_of`]):
 //!
 //! * **trusted** (the last evidence passed every check): status `affirming`, with
 //!   * `instance-identity` = 2 (trustworthy instance) when the EK certificate chained to an
@@ -152,9 +154,19 @@ pub async fn host_ear(
         .host_by_name(name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no host named {name:?}")))?;
-    let ima_checked =
-        state.inner.config.ima || state.store().ima_context(h.id).await?.policy.is_some();
-    let verdict = verdict_of(&h, ima_checked);
+    let engine = match h.status {
+        HostStatus::Trusted | HostStatus::Untrusted => state.store().host_verdict(h.id).await?,
+        _ => None,
+    };
+    let verdict = match engine {
+        Some((json, _)) => serde_json::from_value::<Verdict>(json)
+            .map_err(|e| ApiError::internal(format!("stored verdict of {}: {e}", h.name)))?,
+        None => {
+            let ima_checked =
+                state.inner.config.ima || state.store().ima_context(h.id).await?.policy.is_some();
+            verdict_of(&h, ima_checked)
+        }
+    };
     let token = state
         .inner
         .ear

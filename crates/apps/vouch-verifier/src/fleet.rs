@@ -9,7 +9,7 @@
 //!   `RefStore::add` (unique ids, digest shape, selector), and each put stores the next
 //!   version of the single document `references/default`.
 //!
-//! The service does not appraise with them yet (see `ARCHITECTURE.md`).
+//! Each good evidence is appraised with the newest versions of them (see `engine`).
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};

@@ -50,6 +50,7 @@ pub mod agent;
 pub mod appraise;
 pub mod config;
 pub mod ear;
+mod engine;
 pub mod error;
 pub mod fleet;
 pub mod ima;

@@ -1,0 +1,174 @@
+//! Fleet appraisal in the service, in process: a simulated host (vouch-sim TPM booted from a
+//! real firmware log, the real agent) is trusted on its baseline; once a stored policy that
+//! selects it requires platform firmware covered by a reference and none covers it, its next
+//! attestation is contraindicated by the engine, it becomes untrusted with the engine's
+//! reasons, and its EAR carries the verdict and the policy id.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    reason = "test code: a failure here is a failed test"
+)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vouch_agent::{Agent, AgentConfig};
+use vouch_api::{AdminClient, HostStatus, HostSummary};
+use vouch_sim::{KeyPool, SimCa, SimTpm};
+use vouch_tpm::TpmSpec;
+
+const LOG: &[u8] = include_bytes!("../demo/qemu-ubuntu2004-1.bin");
+
+async fn wait_for(admin: &AdminClient, name: &str, want: HostStatus) -> HostSummary {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let hosts = admin.hosts().await.unwrap();
+        if let Some(h) = hosts.iter().find(|h| h.name == name && h.status == want) {
+            return h.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never {want:?}: {hosts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn ear_claims(
+    admin: &AdminClient,
+    http: &reqwest::Client,
+    url: &str,
+    name: &str,
+) -> vouch_ear::EarClaims {
+    let token = admin.ear(name, None).await.unwrap();
+    let jwks: serde_json::Value = http
+        .get(format!("{url}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = vouch_ear::VerificationKeys::from_jwks(&jwks).unwrap();
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    vouch_ear::verify(&token, &keys, name, None, now).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_verdict_makes_a_simulated_host_untrusted_and_is_in_its_ear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ca = Arc::new(SimCa::generate().unwrap());
+    let roots = root.join("ek-roots");
+    std::fs::create_dir_all(&roots).unwrap();
+    std::fs::write(roots.join("sim-ca.pem"), ca.cert_pem()).unwrap();
+    let keys = KeyPool::generate(2).unwrap();
+    let tpm_dir = root.join("host").join("tpm");
+    let mut tpm = SimTpm::builder()
+        .ca(ca.clone())
+        .ek_key(keys.key(0).unwrap().clone())
+        .ak_key(keys.key(1).unwrap().clone())
+        .create_dir(&tpm_dir)
+        .unwrap();
+    tpm.boot_with_event_log(LOG).unwrap();
+
+    let data_dir = root.join("verifier");
+    let mut config =
+        vouch_verifier::ServeConfig::new("127.0.0.1:0".parse().unwrap(), data_dir.clone());
+    config.ek_roots = Some(roots);
+    config.interval = Duration::from_secs(1);
+    config.long_poll = Duration::from_secs(1);
+    config.auto_approve = vec!["name=*".parse().unwrap()];
+    let server = vouch_verifier::serve(config).await.unwrap();
+    let url = server.url();
+    let ca_pem = std::fs::read(server.ca_path()).unwrap();
+    let token = std::fs::read_to_string(server.admin_token_path()).unwrap();
+    let admin = AdminClient::new(&url, &ca_pem, token.trim()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca_pem).unwrap()])
+        .build()
+        .unwrap();
+
+    let agent_dir = root.join("host").join("agent");
+    let tpm = vouch_tpm::open(&TpmSpec::Sim(tpm_dir.clone()), &agent_dir).unwrap();
+    let mut agent = Agent::new(
+        AgentConfig {
+            verifier: url.clone(),
+            verifier_ca_pem: ca_pem.clone(),
+            name: "sim-1".into(),
+            labels: BTreeMap::new(),
+            event_log: tpm_dir.join("binary_bios_measurements"),
+            state_dir: agent_dir,
+            max_attestations: None,
+        },
+        tpm,
+    )
+    .unwrap();
+    let agent = tokio::spawn(async move { agent.run().await });
+
+    // No policy stored: trusted on its baseline; the EAR is built from the host state.
+    wait_for(&admin, "sim-1", HostStatus::Trusted).await;
+    let claims = ear_claims(&admin, &http, &url, "sim-1").await;
+    assert_eq!(claims.status, vouch_appraisal::Status::Affirming);
+    assert!(claims.appraisal().unwrap().policy_ids.is_empty());
+
+    // A policy for every host: platform firmware must be covered by a reference; none is.
+    let doc = vouch_appraisal::PolicyDoc {
+        schema: 1,
+        id: "fw".into(),
+        version: 1,
+        description: None,
+        selector: vouch_appraisal::Selector::All,
+        rules: vec![vouch_appraisal::Rule::references(
+            vouch_appraisal::Component::PlatformFirmware,
+        )],
+    };
+    let resp = http
+        .put(format!("{url}/api/v1/policies/fw"))
+        .bearer_auth(token.trim())
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    admin.attest("sim-1").await.unwrap();
+    let h = wait_for(&admin, "sim-1", HostStatus::Untrusted).await;
+    assert!(!h.reasons.is_empty());
+    let claims = ear_claims(&admin, &http, &url, "sim-1").await;
+    assert_eq!(claims.status, vouch_appraisal::Status::Contraindicated);
+    assert_eq!(
+        claims.appraisal().unwrap().policy_ids,
+        vec!["vouch:policy/fw@1".to_owned()]
+    );
+    // The verdict's reasons are the host's reasons.
+    let stored = server
+        .verifier()
+        .state()
+        .store()
+        .host_by_name("sim-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let (verdict, _) = server
+        .verifier()
+        .state()
+        .store()
+        .host_verdict(stored.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let messages: Vec<String> = verdict["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(messages, stored.reasons);
+
+    agent.abort();
+    server.shutdown().await;
+}
