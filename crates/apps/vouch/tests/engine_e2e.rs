@@ -2,7 +2,8 @@
 //! real firmware log, the real agent) is trusted on its baseline; once a stored policy that
 //! selects it requires platform firmware covered by a reference and none covers it, its next
 //! attestation is contraindicated by the engine, it becomes untrusted with the engine's
-//! reasons, and its EAR carries the verdict and the policy id.
+//! reasons, and its EAR carries the verdict and the policy id. Once the firmware values it
+//! measures are stored as active references, it is trusted again under that policy.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -168,6 +169,56 @@ async fn engine_verdict_makes_a_simulated_host_untrusted_and_is_in_its_ear() {
         .map(|r| r["message"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(messages, stored.reasons);
+
+    // Learn the firmware values from the same log (another simulated TPM booted from it),
+    // store them as active references: trusted again, affirming under the same policy.
+    let mut twin = SimTpm::builder()
+        .ek_key(keys.key(0).unwrap().clone())
+        .ak_key(keys.key(1).unwrap().clone())
+        .build()
+        .unwrap();
+    twin.boot_with_event_log(LOG).unwrap();
+    let sel = vouch_tpm2::PcrSelection::new(vec![
+        vouch_tpm2::PcrBankSelection::new(vouch_tpm2::HashAlg::Sha256, &[0, 1, 2, 3, 4, 5, 6, 7])
+            .unwrap(),
+    ])
+    .unwrap();
+    let q = twin.quote(b"learn", &sel).unwrap();
+    let ak = vouch_tpm2::AkVerifier::new(
+        &vouch_tpm2::PublicArea::decode_tpmt(&twin.ak_public().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let vq = vouch_tpm2::verify_quote(&ak, &q.attest, &q.signature, b"learn", &q.pcrs).unwrap();
+    let claims = vouch_appraisal::Claims::derive("twin", BTreeMap::new(), &vq, LOG).unwrap();
+    let proposal = vouch_appraisal::learn_from_host(
+        &claims,
+        &[vouch_appraisal::Component::PlatformFirmware],
+        "bios-test",
+        vouch_appraisal::Selector::All,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let mut refs = vouch_appraisal::RefStore::new();
+    proposal
+        .accept(&mut refs, &vouch_appraisal::RefState::Active)
+        .unwrap();
+    assert!(!refs.all().is_empty());
+    let resp = http
+        .put(format!("{url}/api/v1/references"))
+        .bearer_auth(token.trim())
+        .json(&refs)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    admin.attest("sim-1").await.unwrap();
+    wait_for(&admin, "sim-1", HostStatus::Trusted).await;
+    let claims = ear_claims(&admin, &http, &url, "sim-1").await;
+    assert_eq!(claims.status, vouch_appraisal::Status::Affirming);
+    assert_eq!(
+        claims.appraisal().unwrap().policy_ids,
+        vec!["vouch:policy/fw@1".to_owned()]
+    );
 
     agent.abort();
     server.shutdown().await;
