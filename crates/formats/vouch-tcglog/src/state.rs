@@ -382,15 +382,13 @@ mod qemu_kernel_tests {
 
     #[test]
     fn classifies_qemu_direct_kernel_boot_as_kernel() {
-        let path = "VenMedia(1428F772-B64A-441E-B8C3-9EBDD7F893C7)/kernel";
-        assert_eq!(stage_kind(Some(path), false, None), BootStageKind::Kernel);
-        assert_eq!(
-            stage_kind(
-                Some("VenMedia(00000000-0000-0000-0000-000000000000)/kernel"),
-                false,
-                None
-            ),
-            BootStageKind::Other
-        );
+        assert!(is_qemu_kernel_loader(
+            "VenMedia(1428F772-B64A-441E-B8C3-9EBDD7F893C7)/kernel"
+        ));
+        assert!(!is_qemu_kernel_loader(
+            "VenMedia(00000000-0000-0000-0000-000000000000)/kernel"
+        ));
+        // The file name alone ("kernel") says nothing: only the loader's GUID does.
+        assert_eq!(stage_kind(Some("kernel"), false, None), BootStageKind::Other);
     }
 }
