@@ -389,6 +389,9 @@ mod qemu_kernel_tests {
             "VenMedia(00000000-0000-0000-0000-000000000000)/kernel"
         ));
         // The file name alone ("kernel") says nothing: only the loader's GUID does.
-        assert_eq!(stage_kind(Some("kernel"), false, None), BootStageKind::Other);
+        assert_eq!(
+            stage_kind(Some("kernel"), false, None),
+            BootStageKind::Other
+        );
     }
 }
