@@ -28,71 +28,19 @@ use vouch_tpm::TpmSpec;
 use vouch_tpm2::HashAlg;
 use vouch_verifier::ima_fleet::{Assessment, ImaTriage};
 
+#[path = "support/ima.rs"]
+mod ima_support;
+
+use ima_support::{allow_files, boot_aggregate, files, ima_ng};
+
 const FIRMWARE_LOG: &[u8] = include_bytes!("../demo/qemu-ubuntu2004-1.bin");
 
-fn entry(name: &str, fields: &[&[u8]]) -> Vec<u8> {
-    let mut data = Vec::new();
-    for f in fields {
-        data.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        data.extend_from_slice(f);
-    }
-    let mut e = 10u32.to_le_bytes().to_vec();
-    e.extend_from_slice(HashAlg::Sha1.hash(&data).as_bytes());
-    e.extend_from_slice(&(name.len() as u32).to_le_bytes());
-    e.extend_from_slice(name.as_bytes());
-    e.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    e.extend_from_slice(&data);
-    e
-}
-
-fn d_ng(digest: &[u8]) -> Vec<u8> {
-    let mut d = b"sha256:\0".to_vec();
-    d.extend_from_slice(digest);
-    d
-}
-
-fn n_ng(path: &str) -> Vec<u8> {
-    let mut n = path.as_bytes().to_vec();
-    n.push(0);
-    n
-}
-
-fn ima_ng(path: &str, content: &[u8]) -> Vec<u8> {
-    entry(
-        "ima-ng",
-        &[&d_ng(HashAlg::Sha256.hash(content).as_bytes()), &n_ng(path)],
-    )
-}
-
-fn boot_aggregate(tpm: &SimTpm) -> Vec<u8> {
-    let mut h = vouch_tpm2::Hasher::new(HashAlg::Sha256);
-    for i in 0..10 {
-        h.update(tpm.pcr(HashAlg::Sha256, i).unwrap().as_bytes());
-    }
-    entry(
-        "ima-ng",
-        &[&d_ng(h.finish().as_bytes()), &n_ng("boot_aggregate")],
-    )
-}
-
-fn content(i: usize) -> Vec<u8> {
-    format!("ELF binary number {i}\n").into_bytes()
-}
-
-fn path(i: usize) -> String {
-    format!("/usr/lib/x86_64-linux-gnu/libvouch-{i:05}.so.1")
-}
-
 fn known_files() -> Vec<u8> {
-    (0..5).flat_map(|i| ima_ng(&path(i), &content(i))).collect()
+    files(0..5)
 }
 
 fn policy() -> PolicyDocument {
-    PolicyDocument::from_sha256_files((0..5).map(|i| {
-        let mut d = [0u8; 32];
-        d.copy_from_slice(HashAlg::Sha256.hash(&content(i)).as_bytes());
-        (path(i), d)
-    }))
+    allow_files(5)
 }
 
 struct Host {
