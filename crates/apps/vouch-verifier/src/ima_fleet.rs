@@ -59,7 +59,19 @@ pub fn cohort_of(labels: &BTreeMap<String, String>) -> &str {
 }
 
 /// Why the policy did not know the binary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Finding {
     /// The path is not in the allowlist and the digest is not allowed for any path.
@@ -69,7 +81,19 @@ pub enum Finding {
 }
 
 /// How a group reads (names as in `vouch_appraisal::Assessment`, plus `spreading`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Assessment {
     /// On exactly one host of the cohort: investigate as possible tampering.
@@ -82,7 +106,7 @@ pub enum Assessment {
 }
 
 /// Hosts of a cohort that ran the same binary unknown to their policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImaTriageGroup {
     /// File path as measured.
     pub path: String,
@@ -105,7 +129,7 @@ pub struct ImaTriageGroup {
 }
 
 /// `GET /api/v1/ima/triage`: every group, isolated ones first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImaTriage {
     /// Hosts considered (not removed).
     pub hosts: usize,

@@ -59,10 +59,6 @@ pub fn router(state: AppState) -> Router {
     api.merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .route("/metrics", axum::routing::get(metrics))
         .route("/healthz", axum::routing::get(healthz))
-        .route(
-            "/api/v1/ima/triage",
-            axum::routing::get(crate::ima_fleet::triage_route),
-        )
         .route("/.well-known/jwks.json", axum::routing::get(jwks))
         .with_state(state)
 }
@@ -95,6 +91,7 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ek_override))
         .routes(routes!(baseline))
         .routes(routes!(history))
+        .routes(routes!(ima_triage))
         .routes(routes!(host_ear))
         .routes(routes!(put_policy))
         .routes(routes!(set_ima_policy))
@@ -250,6 +247,13 @@ async fn baseline(
 }
 
 /// A host's attestation history, newest first (bounded by the retention setting).
+/// Binaries unknown to the runtime policy, grouped per cohort: likely updates vs. one host.
+#[utoipa::path(get, path = "/api/v1/ima/triage", tag = "ima", security(("admin_token" = [])),
+    responses((status = 200, body = crate::ima_fleet::ImaTriage), (status = 401, body = ApiErrorBody)))]
+async fn ima_triage(st: State<AppState>, admin: Admin) -> ApiResult<crate::ima_fleet::ImaTriage> {
+    crate::ima_fleet::triage_route(st, admin).await
+}
+
 #[utoipa::path(get, path = "/api/v1/hosts/{name}/history", tag = "hosts", security(("admin_token" = [])),
     params(("name" = String, Path)),
     responses((status = 200, body = [AttestationRecord]), (status = 401, body = ApiErrorBody),

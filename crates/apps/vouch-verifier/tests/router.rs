@@ -414,6 +414,10 @@ async fn openapi_document_lists_every_route() {
         "/api/v1/hosts/{name}/ima-policy",
         "/api/v1/ima/policies",
         "/api/v1/ima/assign",
+        "/api/v1/ima/triage",
+        "/api/v1/hosts/{name}/ear",
+        "/api/v1/policies/{id}",
+        "/api/v1/references",
     ] {
         assert!(paths.contains_key(p), "missing {p}");
     }
@@ -806,4 +810,23 @@ async fn references_are_validated_and_each_put_is_a_new_version() {
         .unwrap();
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[0].version, 2);
+}
+
+/// The API contract is code: the OpenAPI document generated from the handlers must equal the
+/// committed `openapi.json`. After an intended API change, regenerate it with
+/// `VOUCH_UPDATE_OPENAPI=1 cargo test -p vouch-verifier --test router openapi` and review the diff.
+#[test]
+fn openapi_document_matches_the_committed_snapshot() {
+    let generated =
+        serde_json::to_string_pretty(&vouch_verifier::routes::openapi()).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    if std::env::var_os("VOUCH_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "the API changed: regenerate {} with VOUCH_UPDATE_OPENAPI=1 and review the diff",
+        path.display()
+    );
 }
