@@ -14,7 +14,7 @@
 
 mod support;
 
-use support::swtpm::{Swtpm, assert_ok};
+use support::swtpm::{RunVouch as _, Swtpm, assert_ok};
 
 const NONCE: &str = "5ef1c2a0d3b4e5f60718293a4b5c6d7e8f9011223344556677889900aabbccdd";
 
