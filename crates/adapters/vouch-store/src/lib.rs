@@ -93,6 +93,14 @@ pub enum StoreError {
     UnsupportedUrl,
 }
 
+impl StoreError {
+    /// True when the store was closed (the verifier is shutting down): nothing was changed.
+    #[must_use]
+    pub const fn is_closed(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::PoolClosed))
+    }
+}
+
 /// Result alias.
 pub type Result<T, E = StoreError> = core::result::Result<T, E>;
 

@@ -32,6 +32,10 @@ pub enum ApiError {
     /// Something on our side failed (500); the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
+    /// The verifier is shutting down (503): a request still in flight when the database
+    /// closed. Nothing was changed; the agent retries against the next instance.
+    #[error("the verifier is shutting down; retry")]
+    ShuttingDown,
 }
 
 impl ApiError {
@@ -46,6 +50,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -73,6 +78,7 @@ impl From<StoreError> for ApiError {
                 Self::Conflict("the host changed concurrently; retry".to_owned())
             }
             StoreError::Duplicate(what) => Self::Conflict(format!("{what} already exists")),
+            closed if closed.is_closed() => Self::ShuttingDown,
             other => Self::internal(other),
         }
     }
