@@ -129,18 +129,7 @@ impl Verifier {
     }
 
     fn status_of(&self, name: &str) -> Option<(String, Vec<String>)> {
-        self.hosts()
-            .into_iter()
-            .find(|h| h["name"] == name)
-            .map(|h| {
-                let reasons = h["reasons"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.as_str().unwrap().to_owned())
-                    .collect();
-                (h["status"].as_str().unwrap().to_owned(), reasons)
-            })
+        support::verifier::status_in(&self.hosts(), name)
     }
 
     /// Poll until `pred` holds for the fleet, or fail after `timeout` showing the fleet.

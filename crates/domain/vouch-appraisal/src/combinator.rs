@@ -9,6 +9,15 @@
 #[error("a rule combinator needs at least one rule: an empty one would accept everything")]
 pub struct EmptyCombinator;
 
+/// The one place that refuses an empty rule list.
+fn non_empty<T>(items: Vec<T>) -> Result<Vec<T>, EmptyCombinator> {
+    if items.is_empty() {
+        Err(EmptyCombinator)
+    } else {
+        Ok(items)
+    }
+}
+
 /// Passes when every item passes; reports the failures of all that fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllOf<T> {
@@ -18,11 +27,7 @@ pub struct AllOf<T> {
 impl<T> AllOf<T> {
     /// Refuses an empty list.
     pub fn new(items: Vec<T>) -> Result<Self, EmptyCombinator> {
-        if items.is_empty() {
-            Err(EmptyCombinator)
-        } else {
-            Ok(Self { items })
-        }
+        non_empty(items).map(|items| Self { items })
     }
 
     /// The items (never empty).
@@ -57,11 +62,7 @@ pub struct AnyOf<T> {
 impl<T> AnyOf<T> {
     /// Refuses an empty list.
     pub fn new(items: Vec<T>) -> Result<Self, EmptyCombinator> {
-        if items.is_empty() {
-            Err(EmptyCombinator)
-        } else {
-            Ok(Self { items })
-        }
+        non_empty(items).map(|items| Self { items })
     }
 
     /// The items (never empty).

@@ -133,18 +133,7 @@ impl Verifier {
 
     /// The host's status and reasons, if it is listed.
     pub fn status_of(&self, name: &str) -> Option<(String, Vec<String>)> {
-        self.hosts()
-            .into_iter()
-            .find(|h| h["name"] == name)
-            .map(|h| {
-                let reasons = h["reasons"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.as_str().unwrap().to_owned())
-                    .collect();
-                (h["status"].as_str().unwrap().to_owned(), reasons)
-            })
+        status_in(&self.hosts(), name)
     }
 }
 
@@ -153,4 +142,17 @@ impl Drop for Verifier {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Status and reasons of host `name` in a `vouch hosts list --json` array, if it is listed.
+pub fn status_in(hosts: &[serde_json::Value], name: &str) -> Option<(String, Vec<String>)> {
+    hosts.iter().find(|h| h["name"] == name).map(|h| {
+        let reasons = h["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect();
+        (h["status"].as_str().unwrap().to_owned(), reasons)
+    })
 }
