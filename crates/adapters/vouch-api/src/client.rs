@@ -261,6 +261,116 @@ impl AdminClient {
     }
 }
 
+impl AdminClient {
+    async fn send<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<R, ClientError> {
+        call(
+            &self.http,
+            method,
+            format!("{}{path}", self.base),
+            Some(&self.token),
+            body,
+        )
+        .await
+    }
+
+    /// The reference store and its releases.
+    pub async fn references(&self) -> Result<crate::fleet::ReferencesView, ClientError> {
+        self.admin(Method::GET, "/api/v1/references").await
+    }
+
+    /// Propose (and with `accept`, store) reference values learned from a host or a cohort.
+    pub async fn learn(
+        &self,
+        req: &crate::fleet::LearnRequest,
+    ) -> Result<crate::fleet::LearnResponse, ClientError> {
+        self.send(Method::POST, "/api/v1/references/learn", Some(req))
+            .await
+    }
+
+    /// Change the lifecycle state of release `name`: `action` is `revoke`, `deprecate` or
+    /// `activate`.
+    pub async fn set_release_state(
+        &self,
+        name: &str,
+        action: &str,
+        req: &crate::fleet::RefStateRequest,
+    ) -> Result<crate::fleet::RefStateChanged, ClientError> {
+        let path = format!("/api/v1/references/{}/{}", encode(name), encode(action));
+        self.send(Method::POST, &path, Some(req)).await
+    }
+
+    /// Store a fleet policy document (`vouch_appraisal::PolicyDoc` JSON) under its id.
+    pub async fn put_policy(
+        &self,
+        id: &str,
+        doc: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        let path = format!("/api/v1/policies/{}", encode(id));
+        self.send(Method::PUT, &path, Some(doc)).await
+    }
+
+    /// Replace the reference store (`vouch_appraisal::RefStore` JSON) with a new version.
+    pub async fn put_references(
+        &self,
+        store: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.send(Method::PUT, "/api/v1/references", Some(store))
+            .await
+    }
+
+    /// The newest version of every fleet policy.
+    pub async fn policies(&self) -> Result<Vec<serde_json::Value>, ClientError> {
+        self.admin(Method::GET, "/api/v1/policies").await
+    }
+
+    /// Plan a rollout campaign.
+    pub async fn create_rollout(
+        &self,
+        id: &str,
+        req: &crate::fleet::RolloutRequest,
+    ) -> Result<crate::fleet::RolloutView, ClientError> {
+        let path = format!("/api/v1/rollouts/{}", encode(id));
+        self.send(Method::PUT, &path, Some(req)).await
+    }
+
+    /// Move a campaign: `action` is `start`, `advance`, `complete` or `abort`.
+    pub async fn rollout_action(
+        &self,
+        id: &str,
+        action: &str,
+        req: &crate::fleet::RolloutAction,
+    ) -> Result<crate::fleet::RolloutView, ClientError> {
+        let path = format!("/api/v1/rollouts/{}/{}", encode(id), encode(action));
+        self.send(Method::POST, &path, Some(req)).await
+    }
+
+    /// One campaign and where its hosts are.
+    pub async fn rollout(&self, id: &str) -> Result<crate::fleet::RolloutView, ClientError> {
+        self.admin(Method::GET, &format!("/api/v1/rollouts/{}", encode(id)))
+            .await
+    }
+
+    /// Every campaign.
+    pub async fn rollouts(&self) -> Result<Vec<crate::fleet::RolloutView>, ClientError> {
+        self.admin(Method::GET, "/api/v1/rollouts").await
+    }
+
+    /// Failing hosts grouped by cause, outliers, hosts failing before appraisal.
+    pub async fn fleet_triage(&self) -> Result<crate::fleet::FleetTriage, ClientError> {
+        self.admin(Method::GET, "/api/v1/fleet/triage").await
+    }
+
+    /// Rotate the EAR signing key.
+    pub async fn rotate_ear_key(&self) -> Result<crate::fleet::EarKeyRotated, ClientError> {
+        self.admin(Method::POST, "/api/v1/ear/rotate").await
+    }
+}
+
 /// Percent-encode a path segment (host names are usually plain, but never trust that).
 fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());

@@ -38,6 +38,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
 pub mod client;
+pub mod fleet;
 
 pub use client::{AdminClient, AgentClient, ClientError};
 

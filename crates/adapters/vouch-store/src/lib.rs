@@ -56,9 +56,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 pub use model::{
-    AppraisalDocument, Attestation, AuditEntry, Baseline, BaselineSource, Counters, DOC_POLICY,
-    DOC_REFERENCES, EkOverride, Enrolment, Host, HostStatus, ImaContext, ImaPolicy, ImaState,
-    Labels, NonceCheck, Pcrs,
+    AppraisalDocument, Attestation, AuditEntry, Baseline, BaselineSource, Counters, DOC_CAMPAIGN,
+    DOC_POLICY, DOC_REFERENCES, EkOverride, Enrolment, FleetEntry, FleetRecord, Host, HostStatus,
+    ImaContext, ImaPolicy, ImaState, Labels, NewDocument, NonceCheck, Pcrs,
 };
 
 #[cfg(feature = "testing")]
@@ -103,6 +103,13 @@ impl StoreError {
 
 /// Result alias.
 pub type Result<T, E = StoreError> = core::result::Result<T, E>;
+
+const UPSERT_HOST_VERDICT: &str = "INSERT INTO host_verdicts (host_id, verdict, updated_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (host_id) DO UPDATE SET verdict = excluded.verdict, \
+     updated_at = excluded.updated_at";
+const UPSERT_HOST_CLAIMS: &str = "INSERT INTO host_claims (host_id, claims, updated_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (host_id) DO UPDATE SET claims = excluded.claims, \
+     updated_at = excluded.updated_at";
 
 /// Tunables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -659,6 +666,21 @@ impl Store {
         ima: Option<&ImaState>,
         now: DateTime<Utc>,
     ) -> Result<Host> {
+        self.apply_attestation_full(host, record, ima, &FleetRecord::default(), now)
+            .await
+    }
+
+    /// [`Store::apply_attestation_with_ima`], also writing what fleet appraisal made of the
+    /// attestation (the host's claims and verdict, see [`FleetRecord`]) in the same
+    /// transaction: a stored verdict always belongs to the stored host status.
+    pub async fn apply_attestation_full(
+        &self,
+        host: &Host,
+        record: &Attestation,
+        ima: Option<&ImaState>,
+        fleet: &FleetRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Host> {
         let ima_row = ima.map(ImaRow::from_state).transpose()?;
         let mut next = host.clone();
         next.version = host.version.saturating_add(1);
@@ -713,6 +735,30 @@ impl Store {
                     .bind(r.updated_at)
                     .execute(&mut *tx)
                     .await?;
+            }
+            if let Some(c) = &fleet.claims {
+                sqlx::query(UPSERT_HOST_CLAIMS)
+                    .bind(record.host_id)
+                    .bind(Json(c))
+                    .bind(ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            match &fleet.verdict {
+                Some(v) => {
+                    sqlx::query(UPSERT_HOST_VERDICT)
+                        .bind(record.host_id)
+                        .bind(Json(v))
+                        .bind(ts(now))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM host_verdicts WHERE host_id = $1")
+                        .bind(record.host_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await?;
         });
@@ -1277,17 +1323,13 @@ impl Store {
         verdict: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        with_pool!(self, |p| sqlx::query(
-            "INSERT INTO host_verdicts (host_id, verdict, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (host_id) DO UPDATE SET verdict = excluded.verdict, \
-             updated_at = excluded.updated_at"
-        )
-        .bind(host_id)
-        .bind(Json(verdict))
-        .bind(ts(now))
-        .execute(p)
-        .await
-        .map(|_| ()))?;
+        with_pool!(self, |p| sqlx::query(UPSERT_HOST_VERDICT)
+            .bind(host_id)
+            .bind(Json(verdict))
+            .bind(ts(now))
+            .execute(p)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -1316,5 +1358,107 @@ impl Store {
         .await
         .map(|_| ()))?;
         Ok(())
+    }
+
+    /// Store several document versions in one transaction (a campaign step and the reference
+    /// store it changes). False, and nothing written, when any of them already exists.
+    pub async fn put_appraisal_documents(
+        &self,
+        docs: &[NewDocument<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            for d in docs {
+                let affected = sqlx::query(
+                    "INSERT INTO appraisal_documents (kind, id, version, json, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, id, version) DO NOTHING",
+                )
+                .bind(d.kind)
+                .bind(d.id)
+                .bind(i64::from(d.version))
+                .bind(Json(d.json))
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if affected != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// `(kind, id, newest version)` of every stored document, sorted: a cheap key telling a
+    /// cache whether any document changed.
+    pub async fn appraisal_document_versions(&self) -> Result<Vec<(String, String, u32)>> {
+        let rows: Vec<(String, String, i64)> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT kind, id, MAX(version) FROM appraisal_documents GROUP BY kind, id \
+             ORDER BY kind, id"
+        )
+        .fetch_all(p)
+        .await)?;
+        rows.into_iter()
+            .map(|(kind, id, v)| {
+                let v = u32::try_from(v)
+                    .map_err(|_| StoreError::Corrupt(format!("appraisal document version {v}")))?;
+                Ok((kind, id, v))
+            })
+            .collect()
+    }
+
+    /// Every host that is not removed, with its latest claims and engine verdict: the input of
+    /// learning from a cohort, rollout status, revocation impact and triage.
+    pub async fn fleet_snapshot(&self) -> Result<Vec<FleetEntry>> {
+        type Row = (
+            Uuid,
+            String,
+            String,
+            Json<Vec<String>>,
+            Json<Labels>,
+            Option<Json<serde_json::Value>>,
+            Option<Json<serde_json::Value>>,
+        );
+        let rows: Vec<Row> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT h.id, h.name, h.status, h.reasons, h.labels, c.claims, v.verdict \
+             FROM hosts h LEFT JOIN host_claims c ON c.host_id = h.id \
+             LEFT JOIN host_verdicts v ON v.host_id = h.id \
+             WHERE h.status <> 'removed' ORDER BY h.name"
+        )
+        .fetch_all(p)
+        .await)?;
+        rows.into_iter()
+            .map(
+                |(host_id, name, status, reasons, labels, claims, verdict)| {
+                    Ok(FleetEntry {
+                        host_id,
+                        name,
+                        status: status_from(&status)?,
+                        reasons: reasons.0,
+                        labels: labels.0,
+                        claims: claims.map(|c| c.0),
+                        verdict: verdict.map(|v| v.0),
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// The latest claims of a host and when they were derived.
+    pub async fn host_claims(
+        &self,
+        host_id: Uuid,
+    ) -> Result<Option<(serde_json::Value, DateTime<Utc>)>> {
+        let row: Option<(Json<serde_json::Value>, DateTime<Utc>)> =
+            with_pool!(self, |p| sqlx::query_as(
+                "SELECT claims, updated_at FROM host_claims WHERE host_id = $1"
+            )
+            .bind(host_id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(|(c, t)| (c.0, t)))
     }
 }

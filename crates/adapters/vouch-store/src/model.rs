@@ -383,3 +383,47 @@ pub struct AppraisalDocument {
 pub const DOC_POLICY: &str = "policy";
 /// `kind` of a reference store document.
 pub const DOC_REFERENCES: &str = "references";
+/// `kind` of a rollout campaign document.
+pub const DOC_CAMPAIGN: &str = "campaign";
+
+/// A document version to store ([`crate::Store::put_appraisal_documents`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewDocument<'a> {
+    /// Kind.
+    pub kind: &'a str,
+    /// Id.
+    pub id: &'a str,
+    /// Version (must not exist yet).
+    pub version: u32,
+    /// Content.
+    pub json: &'a serde_json::Value,
+}
+
+/// What fleet appraisal made of one attestation, written in its transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetRecord {
+    /// The host's claims derived from this attestation; `None` keeps the stored ones (the
+    /// quote or log did not allow deriving new ones).
+    pub claims: Option<serde_json::Value>,
+    /// The engine's verdict; `None` deletes a stored one (no policy applied this time).
+    pub verdict: Option<serde_json::Value>,
+}
+
+/// One host as fleet operations see it ([`crate::Store::fleet_snapshot`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetEntry {
+    /// Host id.
+    pub host_id: Uuid,
+    /// Host name.
+    pub name: String,
+    /// Status.
+    pub status: HostStatus,
+    /// Current reasons.
+    pub reasons: Vec<String>,
+    /// Labels.
+    pub labels: Labels,
+    /// Latest claims, if any were derived.
+    pub claims: Option<serde_json::Value>,
+    /// Latest engine verdict, if a policy applied to the latest attestation.
+    pub verdict: Option<serde_json::Value>,
+}

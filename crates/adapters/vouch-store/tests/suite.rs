@@ -17,8 +17,9 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use vouch_store::testing::TempPostgres;
 use vouch_store::{
-    Attestation, AuditEntry, Baseline, BaselineSource, Counters, EkOverride, Enrolment, Host,
-    HostStatus, ImaState, NonceCheck, Store, StoreError, StoreOptions, sha256,
+    Attestation, AuditEntry, Baseline, BaselineSource, Counters, EkOverride, Enrolment,
+    FleetRecord, Host, HostStatus, ImaState, NewDocument, NonceCheck, Store, StoreError,
+    StoreOptions, sha256,
 };
 
 /// A store under test, and how to open it again.
@@ -702,6 +703,126 @@ async fn host_verdict_is_replaced_and_goes_with_the_host(db: Db) {
     assert_eq!(db.store.host_verdict(h.id).await.unwrap(), None);
 }
 
+async fn fleet_record_is_written_with_its_attestation(db: Db) {
+    let h = approved(&db, "f1").await;
+    let claims = serde_json::json!({"host": "f1", "events": []});
+    let verdict = serde_json::json!({"status": "warning"});
+    let fleet = FleetRecord {
+        claims: Some(claims.clone()),
+        verdict: Some(verdict.clone()),
+    };
+    let h2 = db
+        .store
+        .apply_attestation_full(&h, &attestation(&h, 1), None, &fleet, now())
+        .await
+        .unwrap();
+    assert_eq!(db.store.host_claims(h.id).await.unwrap().unwrap().0, claims);
+    let snap = db.store.fleet_snapshot().await.unwrap();
+    let e = snap.iter().find(|e| e.name == "f1").unwrap();
+    assert_eq!(
+        (e.claims.as_ref(), e.verdict.as_ref()),
+        (Some(&claims), Some(&verdict))
+    );
+    // A stale host version writes neither.
+    let other = FleetRecord {
+        claims: Some(serde_json::json!({"host": "f1", "events": [1]})),
+        verdict: None,
+    };
+    assert!(matches!(
+        db.store
+            .apply_attestation_full(&h, &attestation(&h, 2), None, &other, now())
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(db.store.host_claims(h.id).await.unwrap().unwrap().0, claims);
+    assert_eq!(
+        db.store.host_verdict(h.id).await.unwrap().unwrap().0,
+        verdict
+    );
+    // No new claims keeps the stored ones; no verdict deletes the stored one.
+    db.store
+        .apply_attestation_full(
+            &h2,
+            &attestation(&h2, 3),
+            None,
+            &FleetRecord::default(),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(db.store.host_claims(h.id).await.unwrap().unwrap().0, claims);
+    assert_eq!(db.store.host_verdict(h.id).await.unwrap(), None);
+    // Removed hosts are not in the snapshot.
+    let mut gone = db.store.host_by_id(h.id).await.unwrap().unwrap();
+    gone.status = HostStatus::Removed;
+    db.store.update_host(&gone, now()).await.unwrap();
+    assert!(
+        db.store
+            .fleet_snapshot()
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.name != "f1")
+    );
+}
+
+async fn document_batch_is_all_or_nothing(db: Db) {
+    let a = serde_json::json!({"a": 1});
+    let b = serde_json::json!({"b": 2});
+    let s = &db.store;
+    assert!(
+        s.put_appraisal_document("references", "default", 1, &a, now())
+            .await
+            .unwrap()
+    );
+    // The second document exists already: the first is not written either.
+    let batch = [
+        NewDocument {
+            kind: "campaign",
+            id: "c",
+            version: 1,
+            json: &b,
+        },
+        NewDocument {
+            kind: "references",
+            id: "default",
+            version: 1,
+            json: &b,
+        },
+    ];
+    assert!(!s.put_appraisal_documents(&batch, now()).await.unwrap());
+    assert!(
+        s.latest_appraisal_documents("campaign")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let ok = [
+        NewDocument {
+            kind: "campaign",
+            id: "c",
+            version: 1,
+            json: &b,
+        },
+        NewDocument {
+            kind: "references",
+            id: "default",
+            version: 2,
+            json: &b,
+        },
+    ];
+    assert!(s.put_appraisal_documents(&ok, now()).await.unwrap());
+    let mut versions = s.appraisal_document_versions().await.unwrap();
+    versions.sort();
+    assert_eq!(
+        versions,
+        vec![
+            ("campaign".to_owned(), "c".to_owned(), 1),
+            ("references".to_owned(), "default".to_owned(), 2),
+        ]
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -752,4 +873,6 @@ suite!(
     ima_state_is_written_with_its_attestation,
     appraisal_documents_are_versioned_and_never_overwritten,
     host_verdict_is_replaced_and_goes_with_the_host,
+    fleet_record_is_written_with_its_attestation,
+    document_batch_is_all_or_nothing,
 );

@@ -602,6 +602,7 @@ async fn evidence_inner(
     }
     // 3. Verify and appraise; retry on a concurrent host update.
     let interval = TimeDelta::seconds(host.interval_secs.max(1));
+    let engine = crate::engine::current(state).await?;
     let mut current = host;
     for _ in 0..3 {
         let ak_area = PublicArea::decode_tpmt(&current.ak_public)
@@ -617,6 +618,7 @@ async fn evidence_inner(
             }
             _ => None,
         };
+        let verified = quote.as_ref().ok().cloned();
         let policy = Policy {
             required: if ima_on {
                 &state.inner.ima_selection
@@ -625,8 +627,10 @@ async fn evidence_inner(
             },
             interval,
             ima: ima.as_ref().map(|o| o.reasons.as_slice()),
+            fleet: engine.as_deref().is_some_and(|e| {
+                crate::engine::selects(e, &current, verified.as_ref(), ev.event_log.as_deref())
+            }),
         };
-        let verified = quote.as_ref().ok().cloned();
         let mut out = appraise::appraise(
             &current,
             quote,
@@ -635,19 +639,23 @@ async fn evidence_inner(
             &policy,
             now,
         );
-        let verdict =
-            crate::engine::appraise(state, &current, &mut out, verified.as_ref(), now).await?;
+        let fleet = crate::engine::appraise(
+            engine.as_deref(),
+            &current,
+            &mut out,
+            verified.as_ref(),
+            now,
+        )?;
         let ima_state = ima
             .as_ref()
             .filter(|_| out.quote_accepted)
             .and_then(|o| o.state.as_ref());
         match state
             .store()
-            .apply_attestation_with_ima(&out.host, &out.record, ima_state, now)
+            .apply_attestation_full(&out.host, &out.record, ima_state, &fleet, now)
             .await
         {
             Ok(stored) => {
-                crate::engine::record(state, &stored, verdict.as_ref(), now).await?;
                 tracing::info!(host = %stored.name, status = %stored.status,
                     reasons = ?stored.reasons, "attestation");
                 return Ok(EvidenceResponse {

@@ -11,7 +11,8 @@
 //! 4. a reboot (resetCount up), a PCR change, or no stored log requires a fresh event log;
 //!    a log must replay to the quoted boot PCRs (0-9, 14, and any quoted PCR it extends);
 //! 5. quoted PCRs and the log's machine state must equal the host's baseline; a differing
-//!    PCR names the first differing event when the baseline's log and the new log allow it;
+//!    PCR names the first differing event when the baseline's log and the new log allow it
+//!    (skipped for a host a fleet policy selects: the engine appraises its claims instead);
 //! 6. for hosts with IMA, the reasons of [`crate::ima::appraise`] (PCR 10 is then explained by
 //!    the measurement list, and left out of steps 4 and 5).
 //!
@@ -160,6 +161,9 @@ pub struct Policy<'a> {
     /// `Some` for a host with IMA: the reasons of its IMA appraisal (empty when it passed).
     /// PCR 10 is then left out of the baseline and of the "PCRs changed" check.
     pub ima: Option<&'a [String]>,
+    /// A fleet policy selects the host: its reference values, not a per-host baseline, decide
+    /// (step 5 is skipped and no baseline is learned; see `engine`).
+    pub fleet: bool,
 }
 
 fn after(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
@@ -328,7 +332,10 @@ pub fn appraise(
         reasons.extend(ima.iter().cloned());
     }
 
-    // The baseline.
+    // The baseline (not for fleet-managed hosts: the engine appraises their claims).
+    if policy.fleet {
+        return finish(h, reasons, Some(counters), Some(quoted), true);
+    }
     let mut compared = q.pcrs.clone();
     if policy.ima.is_some() {
         compared = PcrValues::new();

@@ -170,6 +170,8 @@ pub async fn host_ear(
     let token = state
         .inner
         .ear
+        .read()
+        .map_err(|_| ApiError::internal("EAR issuer lock poisoned"))?
         .issue(&verdict, &h.name, nonce.as_ref(), unix(Utc::now()))
         .map_err(|e| ApiError::internal(format!("EAR signing failed: {e}")))?;
     tracing::info!(
@@ -180,6 +182,66 @@ pub async fn host_ear(
         "EAR issued"
     );
     Ok(token)
+}
+
+/// The JWK set of the issuer (current key and retired keys still in their grace period).
+#[must_use]
+pub fn jwks(state: &AppState) -> serde_json::Value {
+    state
+        .inner
+        .ear
+        .read()
+        .map_or_else(|_| serde_json::json!({"keys": []}), |issuer| issuer.jwks())
+}
+
+/// `POST /api/v1/ear/rotate`: a new signing key; the old one stays published (and tokens it
+/// signed verifiable) for the grace period. Persisted in `DATA_DIR/ear` before it is used,
+/// and audited.
+pub async fn rotate(
+    state: &AppState,
+    admin: &str,
+) -> Result<vouch_api::fleet::EarKeyRotated, ApiError> {
+    let now = Utc::now();
+    let out = {
+        let mut issuer = state
+            .inner
+            .ear
+            .write()
+            .map_err(|_| ApiError::internal("EAR issuer lock poisoned"))?;
+        let previous_kid = issuer.current_kid().to_owned();
+        let next = issuer
+            .rotated(unix(now))
+            .map_err(|e| ApiError::internal(format!("EAR key rotation failed: {e}")))?;
+        next.save(&state.inner.config.data_dir.join(EAR_DIR))
+            .map_err(|e| ApiError::internal(format!("EAR key not saved: {e}")))?;
+        *issuer = next;
+        let published = issuer
+            .jwks()
+            .get("keys")
+            .and_then(serde_json::Value::as_array)
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| k.get("kid").and_then(serde_json::Value::as_str))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        vouch_api::fleet::EarKeyRotated {
+            kid: issuer.current_kid().to_owned(),
+            previous_kid,
+            published,
+        }
+    };
+    state
+        .audit(
+            admin,
+            "ear_key_rotate",
+            "ear",
+            serde_json::json!({"kid": out.kid, "previous_kid": out.previous_kid}),
+            now,
+        )
+        .await?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,23 +1,37 @@
-//! Fleet appraisal on each good evidence (issue 4): when the existing checks passed (quote,
-//! counters, event log replay, baseline, IMA), the host's claims are derived from the verified
-//! quote and its accepted event log and appraised by the engine built from the stored policies
-//! and reference store ([`crate::fleet`]).
+//! Fleet appraisal on each evidence (issue 4): the host's claims are derived from the verified
+//! quote and its accepted event log and, when a stored policy selects the host, appraised by
+//! the engine built from the stored policies, reference store and rollout campaigns
+//! ([`crate::fleet`], [`crate::rollout`]).
 //!
-//! * No policy stored, or none selects the host (by its labels plus the `detected.*` labels of
-//!   its evidence): no engine verdict; the host's status is the baseline appraisal's.
-//! * A contraindicated verdict makes the host untrusted with the verdict's reasons; a warning
-//!   leaves it trusted (the EAR says warning).
+//! * A host a policy selects (by its labels plus the `detected.*` labels of its evidence) is
+//!   *fleet-managed*: the engine's verdict replaces the per-host baseline (a firmware update
+//!   rolled out by a campaign must not alarm because it differs from the host's first boot).
+//!   All the evidence checks (quote, counters, log replay, IMA) still apply first.
+//! * No policy stored, or none selects the host: no engine verdict; the host's status is the
+//!   baseline appraisal's. Its claims are still stored, for learning and peer comparison.
+//! * A contraindicated verdict makes the host untrusted with the verdict's reasons. A warning
+//!   (known values outside their lifecycle: a candidate the host is not admitted to yet, a
+//!   deprecated release past its deadline) leaves it trusted, with the verdict's reasons shown
+//!   as its reasons; its EAR says warning, so a relying party that needs affirming refuses it.
 //! * Claims that cannot be derived (for example a log that does not replay to the quote) while
 //!   a policy selects the host by its own labels fail closed: untrusted.
-//! * The verdict is stored per host (`host_verdicts`) after the attestation; the EAR of a host
-//!   whose latest attestation has one uses it. Any attestation without one clears it.
+//! * Claims and verdict are written in the attestation's transaction
+//!   ([`vouch_store::Store::apply_attestation_full`]); an attestation without a verdict deletes
+//!   the stored one, so a stored verdict always belongs to the stored status.
 //!
-//! The engine is rebuilt from the stored documents for each evidence (simple and always
-//! current; a cache keyed by document versions is the obvious next step at fleet scale).
+//! The engine is cached, keyed by the `(kind, id, version)` of every document it was built
+//! from; each evidence asks the store for the newest versions (one small query) and rebuilds
+//! only when one changed, so every replica applies a new document at its next evidence.
+//!
+//! Labels: the host's stored labels (enrolment and operator) plus `detected.tpm_vendor` and
+//! `detected.tpm_model` from its EK certificate (recorded only when the certificate chained
+//! to a trusted manufacturer CA) and, from bound log events, `detected.firmware_version`.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use vouch_appraisal::{Claims, Engine, Policy, PolicyDoc, PolicySet, RefStore, Status, Verdict};
-use vouch_store::{DOC_POLICY, DOC_REFERENCES, Host, HostStatus};
+use vouch_appraisal::{Campaign, Claims, Engine, Labels, Policy, PolicyDoc, PolicySet, RefStore};
+use vouch_store::{DOC_CAMPAIGN, DOC_POLICY, DOC_REFERENCES, FleetRecord, Host, HostStatus};
 use vouch_tpm2::VerifiedQuote;
 
 use crate::appraise::Appraisal;
@@ -25,32 +39,123 @@ use crate::error::ApiError;
 use crate::fleet::REFERENCES_ID;
 use crate::state::AppState;
 
-async fn load(state: &AppState) -> Result<Option<(PolicySet, RefStore)>, ApiError> {
+/// `(kind, id, version)` of every document an engine was built from, sorted.
+pub(crate) type DocKey = Vec<(String, String, u32)>;
+
+/// The cached engine: `None` when no policy is stored.
+#[derive(Debug, Default)]
+pub(crate) struct EngineCache {
+    built: Option<(DocKey, Option<Arc<Engine>>)>,
+}
+
+/// The stored documents, decoded and validated.
+pub(crate) struct Documents {
+    pub policies: Vec<Policy>,
+    pub refs: RefStore,
+    pub campaigns: Vec<(Campaign, u32)>,
+    pub key: DocKey,
+}
+
+/// Load the newest version of every appraisal document.
+pub(crate) async fn documents(state: &AppState) -> Result<Documents, ApiError> {
     let store = state.store();
-    let docs = store.latest_appraisal_documents(DOC_POLICY).await?;
-    if docs.is_empty() {
-        return Ok(None);
-    }
-    let mut policies = Vec::with_capacity(docs.len());
-    for d in docs {
+    let mut key = DocKey::new();
+    let mut policies = Vec::new();
+    for d in store.latest_appraisal_documents(DOC_POLICY).await? {
         let doc: PolicyDoc = serde_json::from_value(d.json)
             .map_err(|e| ApiError::internal(format!("stored policy {}: {e}", d.id)))?;
         policies.push(
             Policy::new(doc)
                 .map_err(|e| ApiError::internal(format!("stored policy {}: {e}", d.id)))?,
         );
+        key.push((DOC_POLICY.to_owned(), d.id, d.version));
     }
-    let refs = match store
+    let mut refs = RefStore::new();
+    if let Some(d) = store
         .latest_appraisal_documents(DOC_REFERENCES)
         .await?
         .into_iter()
         .find(|d| d.id == REFERENCES_ID)
     {
-        Some(d) => serde_json::from_value(d.json)
-            .map_err(|e| ApiError::internal(format!("stored reference store: {e}")))?,
-        None => RefStore::new(),
-    };
-    Ok(Some((PolicySet::new(policies), refs)))
+        refs = serde_json::from_value(d.json)
+            .map_err(|e| ApiError::internal(format!("stored reference store: {e}")))?;
+        key.push((DOC_REFERENCES.to_owned(), d.id, d.version));
+    }
+    let mut campaigns = Vec::new();
+    for d in store.latest_appraisal_documents(DOC_CAMPAIGN).await? {
+        let c: Campaign = serde_json::from_value(d.json)
+            .map_err(|e| ApiError::internal(format!("stored campaign {}: {e}", d.id)))?;
+        campaigns.push((c, d.version));
+        key.push((DOC_CAMPAIGN.to_owned(), d.id, d.version));
+    }
+    key.sort();
+    Ok(Documents {
+        policies,
+        refs,
+        campaigns,
+        key,
+    })
+}
+
+impl Documents {
+    /// The engine these documents make (`None` without a policy).
+    pub(crate) fn engine(self) -> Option<Engine> {
+        if self.policies.is_empty() {
+            return None;
+        }
+        Some(Engine::new(
+            PolicySet::new(self.policies),
+            self.refs,
+            self.campaigns.into_iter().map(|(c, _)| c).collect(),
+        ))
+    }
+}
+
+/// The engine for the newest stored documents, from the cache when none changed.
+pub(crate) async fn current(state: &AppState) -> Result<Option<Arc<Engine>>, ApiError> {
+    let mut newest = state.store().appraisal_document_versions().await?;
+    newest.sort();
+    if let Ok(cache) = state.inner.engine.lock()
+        && let Some((key, engine)) = &cache.built
+        && *key == newest
+    {
+        return Ok(engine.clone());
+    }
+    let docs = documents(state).await?;
+    let key = docs.key.clone();
+    let engine = docs.engine().map(Arc::new);
+    if let Ok(mut cache) = state.inner.engine.lock() {
+        cache.built = Some((key, engine.clone()));
+    }
+    Ok(engine)
+}
+
+/// The labels appraisal sees for a host: its stored labels plus what its EK certificate says.
+pub(crate) fn host_labels(host: &Host) -> Labels {
+    let mut labels = host.labels.clone();
+    if let Some(v) = &host.tpm_manufacturer {
+        labels.insert("detected.tpm_vendor".into(), v.clone());
+    }
+    if let Some(m) = &host.tpm_model {
+        labels.insert("detected.tpm_model".into(), m.clone());
+    }
+    labels
+}
+
+/// Does a policy select this host? Decided before the evidence checks (they skip the per-host
+/// baseline for fleet-managed hosts): with the labels of the claims the evidence's log (or the
+/// stored one) gives, else the host's own labels.
+pub(crate) fn selects(
+    engine: &Engine,
+    host: &Host,
+    quote: Option<&VerifiedQuote>,
+    log: Option<&[u8]>,
+) -> bool {
+    let labels = quote
+        .zip(log.or(host.event_log.as_deref()))
+        .and_then(|(q, log)| Claims::derive(&host.name, host_labels(host), q, log).ok())
+        .map_or_else(|| host_labels(host), |c| c.labels);
+    engine.policies().select(&labels).is_ok()
 }
 
 fn demote(out: &mut Appraisal, before: &Host, reasons: Vec<String>) {
@@ -61,69 +166,62 @@ fn demote(out: &mut Appraisal, before: &Host, reasons: Vec<String>) {
     out.record.reasons = reasons;
 }
 
-/// Run the engine on an attestation that passed the existing checks; demote the host when the
-/// verdict is contraindicated. Returns the verdict when a policy applied.
-pub(crate) async fn appraise(
-    state: &AppState,
+/// Derive the host's claims from an accepted attestation and, when a policy selects it and the
+/// evidence checks passed, appraise them; demote the host on a contraindicated verdict.
+/// Returns what to store with the attestation.
+pub(crate) fn appraise(
+    engine: Option<&Engine>,
     before: &Host,
     out: &mut Appraisal,
     quote: Option<&VerifiedQuote>,
     now: DateTime<Utc>,
-) -> Result<Option<Verdict>, ApiError> {
-    if out.host.status != HostStatus::Trusted {
-        return Ok(None);
+) -> Result<FleetRecord, ApiError> {
+    let mut record = FleetRecord::default();
+    if !out.quote_accepted || out.host.needs_event_log {
+        return Ok(record);
     }
-    let (Some(quote), Some(log)) = (quote, out.host.event_log.clone()) else {
-        return Ok(None);
+    let (Some(quote), Some(log)) = (quote, out.host.event_log.as_deref()) else {
+        return Ok(record);
     };
-    let Some((policies, refs)) = load(state).await? else {
-        return Ok(None);
-    };
-    let claims = match Claims::derive(&out.host.name, out.host.labels.clone(), quote, &log) {
+    let claims = match Claims::derive(&out.host.name, host_labels(&out.host), quote, log) {
         Ok(c) => c,
         Err(e) => {
-            if policies.select(&out.host.labels).is_ok() {
-                demote(
-                    out,
-                    before,
-                    vec![format!(
-                        "fleet appraisal: claims cannot be derived from the evidence: {e}"
-                    )],
-                );
+            if out.host.status == HostStatus::Trusted
+                && engine.is_some_and(|en| en.policies().select(&host_labels(&out.host)).is_ok())
+            {
+                let reasons = vec![format!(
+                    "fleet appraisal: claims cannot be derived from the evidence: {e}"
+                )];
+                demote(out, before, reasons);
             }
-            return Ok(None);
+            return Ok(record);
         }
     };
-    let verdict = Engine::new(policies, refs, Vec::new()).appraise(&claims, now);
+    record.claims = Some(serde_json::to_value(&claims).map_err(ApiError::internal)?);
+    let Some(engine) = engine else {
+        return Ok(record);
+    };
+    if out.host.status != HostStatus::Trusted {
+        return Ok(record);
+    }
+    let verdict = engine.appraise(&claims, now);
     if verdict.policy.is_none() {
         if let Some(r) = verdict.reasons.first() {
             tracing::debug!(host = %out.host.name, reason = %r, "no fleet policy applies");
         }
-        return Ok(None);
+        return Ok(record);
     }
-    if verdict.status == Status::Contraindicated {
-        demote(
-            out,
-            before,
-            verdict.reasons.iter().map(|r| r.message.clone()).collect(),
-        );
-    }
-    Ok(Some(verdict))
-}
-
-/// Record (or clear) the host's latest engine verdict after its attestation was stored.
-pub(crate) async fn record(
-    state: &AppState,
-    host: &Host,
-    verdict: Option<&Verdict>,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    match verdict {
-        Some(v) => {
-            let json = serde_json::to_value(v).map_err(ApiError::internal)?;
-            state.store().put_host_verdict(host.id, &json, now).await?;
+    let messages: Vec<String> = verdict.reasons.iter().map(|r| r.message.clone()).collect();
+    match verdict.status {
+        vouch_appraisal::Status::Contraindicated => demote(out, before, messages),
+        vouch_appraisal::Status::Warning => {
+            // Still trusted (known releases, outside their lifecycle: a candidate not rolled
+            // out to this host, a deprecation past its deadline), but never silently.
+            out.host.reasons.clone_from(&messages);
+            out.record.reasons = messages;
         }
-        None => state.store().clear_host_verdict(host.id).await?,
+        vouch_appraisal::Status::Affirming | vouch_appraisal::Status::None => {}
     }
-    Ok(())
+    record.verdict = Some(serde_json::to_value(&verdict).map_err(ApiError::internal)?);
+    Ok(record)
 }

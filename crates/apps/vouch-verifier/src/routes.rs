@@ -15,6 +15,11 @@ use vouch_api::{
     HostSummary, ImaPolicyAssignment, ImaPolicyCreated, ImaPolicySelectorAssignment,
 };
 
+use vouch_api::fleet::{
+    EarKeyRotated, FleetTriage, LearnRequest, LearnResponse, RefStateChanged, RefStateRequest,
+    ReferencesView, RolloutAction, RolloutRequest, RolloutView,
+};
+
 use crate::admin::{self, Admin, BaselineRequest};
 use crate::agent::{self, AgentHost};
 use crate::error::{ApiError, ApiJson};
@@ -94,6 +99,15 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ima_triage))
         .routes(routes!(host_ear))
         .routes(routes!(put_policy))
+        .routes(routes!(list_policies))
+        .routes(routes!(get_references))
+        .routes(routes!(learn_references))
+        .routes(routes!(release_state))
+        .routes(routes!(list_rollouts))
+        .routes(routes!(get_rollout, create_rollout))
+        .routes(routes!(rollout_action))
+        .routes(routes!(fleet_triage))
+        .routes(routes!(rotate_ear_key))
         .routes(routes!(set_ima_policy))
         .routes(routes!(assign_ima_policy))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -369,9 +383,130 @@ async fn put_references(
         .map(Json)
 }
 
+/// The newest version of every fleet policy document.
+#[utoipa::path(get, path = "/api/v1/policies", tag = "fleet", security(("admin_token" = [])),
+    responses((status = 200, body = Vec<Object>), (status = 401, body = ApiErrorBody)))]
+async fn list_policies(
+    State(st): State<AppState>,
+    _admin: Admin,
+) -> ApiResult<Vec<serde_json::Value>> {
+    crate::fleet::policies(&st).await.map(Json)
+}
+
+/// The reference store: releases (state, components, hosts measuring them) and every value.
+#[utoipa::path(get, path = "/api/v1/references", tag = "fleet", security(("admin_token" = [])),
+    responses((status = 200, body = ReferencesView), (status = 401, body = ApiErrorBody)))]
+async fn get_references(State(st): State<AppState>, _admin: Admin) -> ApiResult<ReferencesView> {
+    crate::fleet::references(&st).await.map(Json)
+}
+
+/// Propose reference values from a host's or a cohort's latest claims (quorum, minority,
+/// diff against the stored values); with `accept`, store them (audited).
+#[utoipa::path(post, path = "/api/v1/references/learn", tag = "fleet", security(("admin_token" = [])),
+    request_body = LearnRequest,
+    responses((status = 200, body = LearnResponse), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody)))]
+async fn learn_references(
+    State(st): State<AppState>,
+    admin: Admin,
+    ApiJson(req): ApiJson<LearnRequest>,
+) -> ApiResult<LearnResponse> {
+    crate::fleet::learn(&st, &admin, req).await.map(Json)
+}
+
+/// Revoke, deprecate or activate a release; says which hosts measure it (audited).
+#[utoipa::path(post, path = "/api/v1/references/{name}/{action}", tag = "fleet",
+    security(("admin_token" = [])),
+    params(("name" = String, Path), ("action" = String, Path, description = "revoke, deprecate or activate")),
+    request_body = RefStateRequest,
+    responses((status = 200, body = RefStateChanged), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody)))]
+async fn release_state(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path((name, action)): Path<(String, String)>,
+    ApiJson(req): ApiJson<RefStateRequest>,
+) -> ApiResult<RefStateChanged> {
+    crate::fleet::set_release_state(&st, &admin, &name, &action, req)
+        .await
+        .map(Json)
+}
+
+/// Every rollout campaign, with where its cohort's hosts are.
+#[utoipa::path(get, path = "/api/v1/rollouts", tag = "fleet", security(("admin_token" = [])),
+    responses((status = 200, body = Vec<RolloutView>), (status = 401, body = ApiErrorBody)))]
+async fn list_rollouts(State(st): State<AppState>, _admin: Admin) -> ApiResult<Vec<RolloutView>> {
+    crate::rollout::list(&st).await.map(Json)
+}
+
+/// One rollout campaign: hosts on the old release, the new one, and neither.
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}", tag = "fleet", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = RolloutView), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody)))]
+async fn get_rollout(
+    State(st): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<RolloutView> {
+    crate::rollout::get(&st, &id).await.map(Json)
+}
+
+/// Plan a rollout campaign (audited).
+#[utoipa::path(put, path = "/api/v1/rollouts/{id}", tag = "fleet", security(("admin_token" = [])),
+    params(("id" = String, Path)), request_body = RolloutRequest,
+    responses((status = 200, body = RolloutView), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn create_rollout(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RolloutRequest>,
+) -> ApiResult<RolloutView> {
+    crate::rollout::create(&st, &admin, &id, req)
+        .await
+        .map(Json)
+}
+
+/// Start, advance a wave, complete or abort a rollout campaign (audited).
+#[utoipa::path(post, path = "/api/v1/rollouts/{id}/{action}", tag = "fleet",
+    security(("admin_token" = [])),
+    params(("id" = String, Path), ("action" = String, Path, description = "start, advance, complete or abort")),
+    request_body = RolloutAction,
+    responses((status = 200, body = RolloutView), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody)))]
+async fn rollout_action(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path((id, action)): Path<(String, String)>,
+    ApiJson(req): ApiJson<RolloutAction>,
+) -> ApiResult<RolloutView> {
+    crate::rollout::act(&st, &admin, &id, &action, req)
+        .await
+        .map(Json)
+}
+
+/// Failing hosts grouped by cause (update in progress vs isolated), outliers with their cohort
+/// context, and hosts failing before appraisal.
+#[utoipa::path(get, path = "/api/v1/fleet/triage", tag = "fleet", security(("admin_token" = [])),
+    responses((status = 200, body = FleetTriage), (status = 401, body = ApiErrorBody)))]
+async fn fleet_triage(State(st): State<AppState>, _admin: Admin) -> ApiResult<FleetTriage> {
+    crate::fleet_triage::triage(&st).await.map(Json)
+}
+
+/// Rotate the EAR signing key; the old key stays published for the grace period (audited).
+#[utoipa::path(post, path = "/api/v1/ear/rotate", tag = "fleet", security(("admin_token" = [])),
+    responses((status = 200, body = EarKeyRotated), (status = 401, body = ApiErrorBody)))]
+async fn rotate_ear_key(State(st): State<AppState>, admin: Admin) -> ApiResult<EarKeyRotated> {
+    crate::ear::rotate(&st, &admin.0).await.map(Json)
+}
+
 /// The EAR verification keys (RFC 7517 JWK set); no authentication.
 async fn jwks(State(st): State<AppState>) -> Json<serde_json::Value> {
-    Json(st.inner.ear.jwks())
+    Json(crate::ear::jwks(&st))
 }
 
 async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {

@@ -48,8 +48,10 @@ pub(crate) struct Inner {
     pub prometheus: PrometheusHandle,
     /// Woken when an operator makes a host due (approve, attest, baseline).
     pub due: tokio::sync::Notify,
-    /// Signs attestation results for relying parties ([`crate::ear`]).
-    pub ear: vouch_ear::EarIssuer,
+    /// Signs attestation results for relying parties ([`crate::ear`]); rotated by an admin.
+    pub ear: std::sync::RwLock<vouch_ear::EarIssuer>,
+    /// The fleet appraisal engine for the newest stored documents ([`crate::engine`]).
+    pub engine: std::sync::Mutex<crate::engine::EngineCache>,
 }
 
 impl core::fmt::Debug for AppState {
@@ -100,7 +102,8 @@ impl AppState {
                 recorder,
                 prometheus,
                 due: tokio::sync::Notify::new(),
-                ear,
+                ear: std::sync::RwLock::new(ear),
+                engine: std::sync::Mutex::default(),
             }),
         }
     }

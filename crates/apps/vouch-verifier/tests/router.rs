@@ -186,6 +186,16 @@ async fn admin_routes_refuse_missing_or_wrong_token() {
             ("POST", "/api/v1/hosts/h1/attest"),
             ("DELETE", "/api/v1/hosts/h1"),
             ("GET", "/api/v1/hosts/h1/history"),
+            ("GET", "/api/v1/references"),
+            ("POST", "/api/v1/references/learn"),
+            ("POST", "/api/v1/references/fw-1/revoke"),
+            ("GET", "/api/v1/policies"),
+            ("GET", "/api/v1/rollouts"),
+            ("GET", "/api/v1/rollouts/r1"),
+            ("PUT", "/api/v1/rollouts/r1"),
+            ("POST", "/api/v1/rollouts/r1/start"),
+            ("GET", "/api/v1/fleet/triage"),
+            ("POST", "/api/v1/ear/rotate"),
         ] {
             let mut req = Request::builder().method(method).uri(uri);
             if let Some(a) = auth {
@@ -417,7 +427,15 @@ async fn openapi_document_lists_every_route() {
         "/api/v1/ima/triage",
         "/api/v1/hosts/{name}/ear",
         "/api/v1/policies/{id}",
+        "/api/v1/policies",
         "/api/v1/references",
+        "/api/v1/references/learn",
+        "/api/v1/references/{name}/{action}",
+        "/api/v1/rollouts",
+        "/api/v1/rollouts/{id}",
+        "/api/v1/rollouts/{id}/{action}",
+        "/api/v1/fleet/triage",
+        "/api/v1/ear/rotate",
     ] {
         assert!(paths.contains_key(p), "missing {p}");
     }

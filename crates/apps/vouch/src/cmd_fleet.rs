@@ -1,4 +1,5 @@
-//! `vouch fleet`: fleet-wide reference values. Today `simulate`, which runs the scripted
+//! `vouch fleet`: fleet-wide reference values. `triage` reads a running verifier's failing
+//! hosts by cause; `ima-triage` its IMA rejections; `simulate` runs the scripted
 //! timeline of `vouch-fleetsim` in process: simulated TPMs booted from real event logs,
 //! appraised by `vouch-appraisal` through firmware and boot loader rollouts, a deprecation,
 //! a revocation and ten tampered hosts.
@@ -21,6 +22,55 @@ enum Command {
     Simulate(SimulateArgs),
     /// Binaries unknown to the IMA runtime policy, per cohort: likely update or tampering.
     ImaTriage(crate::cmd_fleet_ima::Args),
+    /// Failing hosts of a running verifier grouped by cause (update in progress, lifecycle,
+    /// isolated), outliers with their cohort context, hosts failing before appraisal.
+    Triage(TriageArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TriageArgs {
+    #[command(flatten)]
+    conn: crate::conn::Conn,
+    /// Print exactly one JSON object (as `GET /api/v1/fleet/triage` returns) on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn triage(a: &TriageArgs) -> anyhow::Result<ExitCode> {
+    let client = a.conn.client()?;
+    let t = crate::conn::block_on(async { Ok(client.fleet_triage().await?) })?;
+    if a.json {
+        println!("{}", serde_json::to_string(&t)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} host(s), {} appraised by a fleet policy, {} affirming",
+        t.hosts, t.appraised, t.affirming
+    );
+    for g in &t.groups {
+        let tag = match g.assessment.as_str() {
+            "likely_update" => "UPDATE   ",
+            "lifecycle" => "LIFECYCLE",
+            _ => "ISOLATED ",
+        };
+        println!("{tag} {}", g.explanation);
+        for c in g.causes.iter().skip(1) {
+            println!("          also: {c}");
+        }
+    }
+    if !t.outliers.is_empty() {
+        println!("outliers:");
+        for o in &t.outliers {
+            println!("  {o}");
+        }
+    }
+    if !t.not_appraised.is_empty() {
+        println!("failing before appraisal:");
+        for n in &t.not_appraised {
+            println!("  {} [{}]: {}", n.host, n.status, n.reason);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,6 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Simulate(a) => simulate(&a),
         Command::ImaTriage(a) => crate::cmd_fleet_ima::run(a),
+        Command::Triage(a) => triage(&a),
     }
 }
 

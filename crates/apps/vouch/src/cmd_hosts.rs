@@ -4,31 +4,17 @@
 //! `https://127.0.0.1:8443`), `VOUCH_TOKEN` (the admin token; `vouch serve` writes the first one
 //! to `DATA_DIR/admin.token`) and `VOUCH_CA` (path of `DATA_DIR/ca.pem`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Subcommand;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use vouch_api::{AdminClient, HostSummary};
+use vouch_api::HostSummary;
 
 /// Arguments of `vouch hosts`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Verifier URL.
-    #[arg(
-        long,
-        env = "VOUCH_URL",
-        global = true,
-        default_value = "https://127.0.0.1:8443"
-    )]
-    url: String,
-    /// Admin token (or a file holding it, prefixed with @).
-    #[arg(long, env = "VOUCH_TOKEN", global = true, hide_env_values = true)]
-    token: Option<String>,
-    /// The verifier's CA certificate (PEM).
-    #[arg(long, env = "VOUCH_CA", global = true)]
-    ca: Option<PathBuf>,
+    #[command(flatten)]
+    conn: crate::conn::Conn,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -77,26 +63,8 @@ enum Cmd {
 
 /// Run `vouch hosts ...`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let token = match args.token.as_deref() {
-        Some(t) => match t.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read token file {path}"))?,
-            None => t.to_owned(),
-        },
-        None => anyhow::bail!(
-            "no admin token: set VOUCH_TOKEN (vouch serve wrote DATA_DIR/admin.token)"
-        ),
-    };
-    let ca_path = args
-        .ca
-        .context("no verifier CA: set VOUCH_CA to DATA_DIR/ca.pem")?;
-    let ca =
-        std::fs::read(&ca_path).with_context(|| format!("cannot read {}", ca_path.display()))?;
-    let client = AdminClient::new(&args.url, &ca, &token)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
+    let client = args.conn.client()?;
+    crate::conn::block_on(async move {
         match args.command {
             Cmd::List { json } => {
                 let hosts = client.hosts().await?;

@@ -13,9 +13,13 @@ mod cmd_fleet;
 mod cmd_fleet_ima;
 mod cmd_hosts;
 mod cmd_ima;
+mod cmd_keys;
 mod cmd_loadgen;
 mod cmd_quote;
+mod cmd_refs;
+mod cmd_rollout;
 mod cmd_serve;
+mod conn;
 mod keyfile;
 mod logging;
 
@@ -40,6 +44,15 @@ enum Command {
     /// Fleet reference values: `simulate` runs the scripted rollout/revocation/tamper timeline;
     /// `ima-triage` reads binaries unknown to the IMA policy per cohort (update or tampering).
     Fleet(cmd_fleet::Args),
+    /// Fleet reference values in a running verifier: list, learn (from a host or a cohort),
+    /// revoke, deprecate, activate, import.
+    Refs(cmd_refs::Args),
+    /// Fleet appraisal policies in a running verifier: put, list.
+    Policy(cmd_refs::PolicyArgs),
+    /// Update campaigns: create, start, advance, complete, abort, status, list.
+    Rollout(cmd_rollout::Args),
+    /// The verifier's signing keys: rotate the EAR key.
+    Keys(cmd_keys::Args),
     /// Load-test a running verifier with simulated hosts over HTTPS.
     Loadgen(cmd_loadgen::Args),
     /// Read, replay and summarise TCG PC Client (UEFI measured boot) event logs.
@@ -63,6 +76,10 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd_demo::run(args),
         Command::Fleet(args) => cmd_fleet::run(args),
         Command::Loadgen(args) => cmd_loadgen::run(args),
+        Command::Refs(args) => cmd_refs::run(args),
+        Command::Policy(args) => cmd_refs::run_policy(args),
+        Command::Rollout(args) => cmd_rollout::run(args),
+        Command::Keys(args) => cmd_keys::run(args),
         Command::Eventlog(args) => cmd_eventlog::run(args),
         Command::Ima(args) => cmd_ima::run(args),
         Command::Quote(args) => cmd_quote::run(args),

@@ -55,7 +55,9 @@ pub use fleet::{
 pub use learn::{
     CohortProposal, LearnError, Minority, Proposal, RefDiff, learn_from_cohort, learn_from_host,
 };
-pub use model::{Component, EmptySelector, EventRef, Labels, Selector, Slot};
+pub use model::{
+    BadSelector, Component, EmptySelector, EventRef, Labels, Selector, Slot, UnknownComponent,
+};
 pub use policy::{
     CmdlineRule, Policy, PolicyDiff, PolicyDoc, PolicyError, PolicySet, Rule, SecureBootRule,
     SelectError,

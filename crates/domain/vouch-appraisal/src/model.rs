@@ -80,6 +80,26 @@ impl Component {
     }
 }
 
+/// A name that is not a component.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown component {0:?} (one of platform_firmware, firmware_config, option_roms, boot_chain, secure_boot, kernel, raw_pcrs)"
+)]
+pub struct UnknownComponent(pub String);
+
+impl core::str::FromStr for Component {
+    type Err = UnknownComponent;
+
+    /// The snake_case name (`platform_firmware`); `-` is accepted for `_`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let want = s.trim().replace('-', "_");
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == want)
+            .ok_or_else(|| UnknownComponent(s.to_owned()))
+    }
+}
+
 impl fmt::Display for Component {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -128,6 +148,37 @@ pub enum Selector {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a label selector must name at least one label (write `all` to select every host)")]
 pub struct EmptySelector;
+
+/// A selector that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "bad selector {0:?}: write `all` or comma-separated key=value labels (cohort=r750,site=lon)"
+)]
+pub struct BadSelector(pub String);
+
+impl core::str::FromStr for Selector {
+    type Err = BadSelector;
+
+    /// `all`, or `key=value[,key=value...]` (the form [`Selector`]'s `Display` writes).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s == "all" {
+            return Ok(Self::All);
+        }
+        let mut m = BTreeMap::new();
+        for term in s.split(',') {
+            let (k, v) = term
+                .split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| BadSelector(s.to_owned()))?;
+            if m.insert(k.to_owned(), v.to_owned()).is_some() {
+                return Err(BadSelector(s.to_owned()));
+            }
+        }
+        Ok(Self::Labels(m))
+    }
+}
 
 impl Selector {
     /// A selector on one label.
@@ -203,5 +254,42 @@ impl fmt::Display for Slot {
             self.event_type,
             self.ordinal.saturating_add(1)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn selector_text_round_trips_through_display() {
+        for text in ["all", "cohort=r750", "cohort=r750,site=lon"] {
+            let s: Selector = text.parse().unwrap();
+            assert_eq!(s.to_string(), text);
+        }
+        let s: Selector = " site = lon , cohort=r750 ".parse().unwrap();
+        assert_eq!(s, "cohort=r750,site=lon".parse().unwrap());
+    }
+
+    #[test]
+    fn selector_text_without_labels_or_with_repeats_is_refused() {
+        for bad in ["", "cohort", "=x", "a=1,a=2", "a=1,"] {
+            assert!(bad.parse::<Selector>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn component_names_parse_as_serde_writes_them() {
+        for c in Component::ALL {
+            let json = serde_json::to_value(c).unwrap();
+            assert_eq!(json.as_str().unwrap().parse::<Component>().unwrap(), c);
+        }
+        assert_eq!(
+            "boot-chain".parse::<Component>().unwrap(),
+            Component::BootChain
+        );
+        assert!("pcr0".parse::<Component>().is_err());
     }
 }

@@ -182,6 +182,18 @@ impl EarIssuer {
         Ok(())
     }
 
+    /// The issuer [`EarIssuer::rotate`] would make, leaving `self` as it is: save it first,
+    /// then swap it in, so a key that signs was always persisted.
+    pub fn rotated(&self, now: u64) -> Result<Self, EarError> {
+        let mut next = Self {
+            config: self.config.clone(),
+            current: SigningKey::from_pkcs8(&self.current.pkcs8)?,
+            retired: self.retired.clone(),
+        };
+        next.rotate(now)?;
+        Ok(next)
+    }
+
     /// Drop retired keys whose grace period has ended at `now`.
     pub fn prune(&mut self, now: u64) {
         let grace = self.config.grace();
