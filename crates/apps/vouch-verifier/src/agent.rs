@@ -627,6 +627,7 @@ async fn evidence_inner(
             },
             interval,
             ima: ima.as_ref().map(|o| o.reasons.as_slice()),
+            firmware: state.inner.firmware.as_ref(),
             fleet: engine.as_deref().is_some_and(|e| {
                 crate::engine::selects(e, &current, verified.as_ref(), ev.event_log.as_deref())
             }),

@@ -164,6 +164,8 @@ pub struct Policy<'a> {
     /// A fleet policy selects the host: its reference values, not a per-host baseline, decide
     /// (step 5 is skipped and no baseline is learned; see `engine`).
     pub fleet: bool,
+    /// Known firmware builds: the machine state names the one the log's volumes match.
+    pub firmware: Option<&'a vouch_tcglog::FirmwareCatalog>,
 }
 
 fn after(t: DateTime<Utc>, d: chrono::TimeDelta) -> DateTime<Utc> {
@@ -297,7 +299,7 @@ pub fn appraise(
     // The event log.
     let mut fresh_log = false;
     match event_log {
-        Some(bytes) => match check_log(bytes, &q.pcrs) {
+        Some(bytes) => match check_log(bytes, &q.pcrs, policy.firmware) {
             Ok(state) => {
                 let state = state.map(|s| bind_cmdline(s, kernel_cmdline));
                 h.event_log = Some(bytes.to_vec());
@@ -353,7 +355,7 @@ pub fn appraise(
             ));
             if fresh_log
                 && let (Some(want), Some(got)) = (&b.machine_state, &h.last_machine_state)
-                && want != got
+                && comparable(want) != comparable(got)
             {
                 reasons.push(format!(
                     "machine state differs from the baseline: {}",
@@ -421,7 +423,11 @@ fn rollback(old: Counters, new: Counters) -> Option<String> {
 }
 
 /// The log must replay to the quoted boot PCRs; returns its machine state as JSON.
-fn check_log(bytes: &[u8], quoted: &PcrValues) -> Result<Option<serde_json::Value>, String> {
+fn check_log(
+    bytes: &[u8],
+    quoted: &PcrValues,
+    firmware: Option<&vouch_tcglog::FirmwareCatalog>,
+) -> Result<Option<serde_json::Value>, String> {
     let log = EventLog::parse(bytes).map_err(|e| log_error(&e))?;
     let replay = vouch_tcglog::replay(&log).map_err(|e| log_error(&e))?;
     let mut covered = PcrValues::new();
@@ -431,10 +437,23 @@ fn check_log(bytes: &[u8], quoted: &PcrValues) -> Result<Option<serde_json::Valu
         }
     }
     vouch_tcglog::compare_with_quote(&log, &replay, &covered).map_err(|m| m.to_string())?;
-    let state = MachineState::from_log(&log)
-        .ok()
-        .and_then(|s| serde_json::to_value(s).ok());
+    let state = MachineState::from_log(&log).ok().and_then(|mut s| {
+        if let Some(c) = firmware {
+            s.identify_firmware(&log, c);
+        }
+        serde_json::to_value(s).ok()
+    });
     Ok(state)
+}
+
+/// A machine state without what the verifier added from its own catalogue (the firmware
+/// build's name): a baseline learned before a catalogue entry existed still compares equal.
+fn comparable(state: &serde_json::Value) -> serde_json::Value {
+    let mut s = state.clone();
+    if let Some(m) = s.as_object_mut() {
+        m.remove("firmware_identified");
+    }
+    s
 }
 
 fn short(hex: &str) -> &str {

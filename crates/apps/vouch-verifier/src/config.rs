@@ -20,6 +20,9 @@ pub struct ServeConfig {
     pub database_url: Option<String>,
     /// Extra trusted EK CA certificates (PEM or DER files), beside the bundled vendor roots.
     pub ek_roots: Option<PathBuf>,
+    /// A firmware catalogue (`vouch firmware catalog`): machine states name the firmware build
+    /// whose volume digests a log measures.
+    pub firmware_catalog: Option<PathBuf>,
     /// Default attestation interval.
     pub interval: Duration,
     /// Hosts matching any selector are approved automatically, if their EK chains to an
@@ -53,6 +56,7 @@ impl ServeConfig {
             data_dir,
             database_url: None,
             ek_roots: None,
+            firmware_catalog: None,
             interval: Duration::from_secs(60),
             auto_approve: Vec::new(),
             pcr_selection: DEFAULT_PCR_SELECTION.to_owned(),

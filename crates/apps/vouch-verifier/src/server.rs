@@ -103,6 +103,20 @@ impl Verifier {
             tracing::info!(path = %path.display(), "initial admin token written");
         }
         let ear = crate::ear::load_issuer(&config.data_dir, now)?;
+        let firmware = match &config.firmware_catalog {
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| ServeError::Io(path.display().to_string(), e))?;
+                let c: vouch_tcglog::FirmwareCatalog =
+                    serde_json::from_slice(&bytes).map_err(|e| {
+                        ServeError::Config(format!("firmware catalogue {}: {e}", path.display()))
+                    })?;
+                tracing::info!(path = %path.display(), builds = c.firmware.len(),
+                    "firmware catalogue loaded");
+                Some(c)
+            }
+            None => None,
+        };
         let demoted = store.demote_trusted(now, RESTART_REASON).await?;
         tracing::info!(
             backend = store.backend_name(),
@@ -110,7 +124,16 @@ impl Verifier {
             "verifier ready; trusted hosts must attest again"
         );
         Ok(Self {
-            state: AppState::new(store, pki, roots, config, selection, ima_selection, ear),
+            state: AppState::new(
+                store,
+                pki,
+                roots,
+                config,
+                selection,
+                ima_selection,
+                ear,
+                firmware,
+            ),
         })
     }
 

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub due: tokio::sync::Notify,
     /// Signs attestation results for relying parties ([`crate::ear`]); rotated by an admin.
     pub ear: std::sync::RwLock<vouch_ear::EarIssuer>,
+    /// Known firmware builds (`--firmware-catalog`), named in machine states.
+    pub firmware: Option<vouch_tcglog::FirmwareCatalog>,
     /// The fleet appraisal engine for the newest stored documents ([`crate::engine`]).
     pub engine: std::sync::Mutex<crate::engine::EngineCache>,
 }
@@ -63,6 +65,10 @@ impl core::fmt::Debug for AppState {
 }
 
 impl AppState {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the one constructor, wiring every shared service"
+    )]
     pub(crate) fn new(
         store: Store,
         pki: Pki,
@@ -71,6 +77,7 @@ impl AppState {
         selection: PcrSelection,
         ima_selection: (PcrSelection, String),
         ear: vouch_ear::EarIssuer,
+        firmware: Option<vouch_tcglog::FirmwareCatalog>,
     ) -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
@@ -104,6 +111,7 @@ impl AppState {
                 due: tokio::sync::Notify::new(),
                 ear: std::sync::RwLock::new(ear),
                 engine: std::sync::Mutex::default(),
+                firmware,
             }),
         }
     }

@@ -39,6 +39,9 @@ enum Command {
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Name the firmware build from this catalogue (`vouch firmware catalog`).
+        #[arg(long)]
+        firmware_catalog: Option<PathBuf>,
     },
 }
 
@@ -47,7 +50,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let out = match args.command {
         Command::Show { file } => with_log(&file, show)?,
         Command::Replay { file, json } => with_log(&file, |log| replay(log, json))?,
-        Command::State { file, json } => with_log(&file, |log| state(log, json))?,
+        Command::State {
+            file,
+            json,
+            firmware_catalog,
+        } => {
+            let catalog = firmware_catalog
+                .map(|p| -> anyhow::Result<vouch_tcglog::FirmwareCatalog> {
+                    let bytes = std::fs::read(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
+                    serde_json::from_slice(&bytes)
+                        .with_context(|| format!("{} is not a firmware catalogue", p.display()))
+                })
+                .transpose()?;
+            with_log(&file, |log| state(log, json, catalog.as_ref()))?
+        }
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
@@ -142,8 +159,15 @@ fn replay(log: &EventLog<'_>, json: bool) -> Result<String, vouch_tcglog::TcgLog
     Ok(out)
 }
 
-fn state(log: &EventLog<'_>, json: bool) -> Result<String, vouch_tcglog::TcgLogError> {
-    let s = MachineState::from_log(log)?;
+fn state(
+    log: &EventLog<'_>,
+    json: bool,
+    catalog: Option<&vouch_tcglog::FirmwareCatalog>,
+) -> Result<String, vouch_tcglog::TcgLogError> {
+    let mut s = MachineState::from_log(log)?;
+    if let Some(c) = catalog {
+        s.identify_firmware(log, c);
+    }
     if json {
         return Ok(serde_json::to_string_pretty(&s)
             .map(|s| s + "\n")
@@ -153,6 +177,13 @@ fn state(log: &EventLog<'_>, json: bool) -> Result<String, vouch_tcglog::TcgLogE
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not measured)".to_owned());
     let _ = writeln!(out, "Secure Boot:      {:?}", s.secure_boot);
     let _ = writeln!(out, "Firmware version: {}", opt(&s.firmware_version));
+    if let Some(f) = &s.firmware_identified {
+        let _ = writeln!(
+            out,
+            "Firmware build:   {} (event {} {})",
+            f.name, f.event, f.digest
+        );
+    }
     for (name, db) in [
         ("PK", &s.pk),
         ("KEK", &s.kek),

@@ -23,6 +23,9 @@ pub struct Args {
     /// Extra trusted EK CA certificates (PEM or DER files), beside the bundled vendor roots.
     #[arg(long)]
     ek_roots: Option<PathBuf>,
+    /// A firmware catalogue (`vouch firmware catalog`): machine states name the build.
+    #[arg(long)]
+    firmware_catalog: Option<PathBuf>,
     /// Default attestation interval, seconds.
     #[arg(long, default_value_t = 60)]
     interval: u64,
@@ -51,6 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = ServeConfig::new(args.listen, args.data_dir);
     config.database_url = args.database;
     config.ek_roots = args.ek_roots;
+    config.firmware_catalog = args.firmware_catalog;
     config.interval = Duration::from_secs(args.interval.max(1));
     config.auto_approve = args.auto_approve;
     if let Some(p) = args.pcrs {

@@ -9,6 +9,7 @@ mod cmd_credential;
 mod cmd_demo;
 mod cmd_ekcert;
 mod cmd_eventlog;
+mod cmd_firmware;
 mod cmd_fleet;
 mod cmd_fleet_ima;
 mod cmd_hosts;
@@ -59,6 +60,9 @@ enum Command {
     Eventlog(cmd_eventlog::Args),
     /// Replay and appraise Linux IMA runtime measurement lists; build runtime policies.
     Ima(cmd_ima::Args),
+    /// UEFI firmware images: their volumes and the digests a measured boot records; catalogue
+    /// builds so machine states name the firmware a log booted.
+    Firmware(cmd_firmware::Args),
     /// Verify TPM 2.0 quotes.
     Quote(cmd_quote::Args),
     /// Parse and validate TPM endorsement key certificates.
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Keys(args) => cmd_keys::run(args),
         Command::Eventlog(args) => cmd_eventlog::run(args),
         Command::Ima(args) => cmd_ima::run(args),
+        Command::Firmware(args) => cmd_firmware::run(args),
         Command::Quote(args) => cmd_quote::run(args),
         Command::Ekcert(args) => cmd_ekcert::run(args),
         Command::Credential(args) => cmd_credential::run(args),

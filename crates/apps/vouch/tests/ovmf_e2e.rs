@@ -5,8 +5,11 @@
 //!
 //! One guest (one swtpm state, one agent state disk) boots three times:
 //! 1. first boot: enrolled with the swtpm's EK certificate (local CA in `--ek-roots`), attests
-//!    with the real log, trusted; the decoded machine state names the firmware volumes, the
-//!    kernel as the booted application, Secure Boot off; the command line is in PCR 9;
+//!    with the real log, trusted; the decoded machine state names the firmware build (the
+//!    verifier's firmware catalogue holds the volume digests of Debian's `OVMF_CODE_4M.fd`,
+//!    computed by `vouch firmware catalog`, and the log's DXE volume measurement matches),
+//!    the firmware volumes, the kernel as the booted application, Secure Boot off; the
+//!    command line is in PCR 9;
 //! 2. the same guest with another kernel command line: untrusted, PCR 9 and its event named;
 //! 3. the same guest with Debian's Secure Boot variable store (PK/KEK/db enrolled, Secure Boot
 //!    on): untrusted, PCR 7 named and the Secure Boot state named as changed.
@@ -42,6 +45,9 @@ const LINUX_LOAD_OPTIONS_TAG: u32 = 0x8f3b_22ed;
 
 struct Fixture {
     _work: tempfile::TempDir,
+    /// `vouch firmware catalog` of Debian's OVMF image, and the build name it records.
+    catalog: std::path::PathBuf,
+    ovmf_build: String,
     verifier: Verifier,
     guest: Guest,
     started: Instant,
@@ -59,12 +65,32 @@ impl Fixture {
         support::swtpm::Swtpm::export_ca_certs(&ek_ca, &roots);
         let verifier_dir = work.path().join("host");
         std::fs::create_dir_all(&verifier_dir).unwrap();
+        // Name Debian's OVMF build by the volumes of the image QEMU boots.
+        let version = Command::new("dpkg-query")
+            .args(["-W", "-f=${Version}", "ovmf"])
+            .output()
+            .unwrap();
+        assert!(version.status.success(), "the ovmf package is installed");
+        let ovmf_build = format!("OVMF {}", String::from_utf8(version.stdout).unwrap().trim());
+        let catalog = work.path().join("firmware.json");
+        let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args(["firmware", "catalog", "--name", &ovmf_build, "--out"])
+            .arg(&catalog)
+            .arg("/usr/share/OVMF/OVMF_CODE_4M.fd")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "vouch firmware catalog: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let verifier = Verifier::start(
             &verifier_dir,
             &roots,
             INTERVAL_SECS,
             &format!("name={NAME}"),
             &[support::guest::GUEST_VERIFIER],
+            &["--firmware-catalog".as_ref(), catalog.as_os_str()],
         );
         guest.build_initramfs(&verifier.ca_pem(), verifier.port);
         eprintln!(
@@ -74,6 +100,8 @@ impl Fixture {
         );
         Self {
             _work: work,
+            catalog,
+            ovmf_build,
             verifier,
             guest,
             started,
@@ -238,7 +266,11 @@ fn ovmf_guest_is_trusted_then_caught_with_another_cmdline_and_with_secure_boot_o
             "PCR {pcr}: the log's replay equals the quoted baseline"
         );
     }
-    let state = vouch_json(&["eventlog", "state"], &first_log);
+    let catalog = f.catalog.to_str().unwrap();
+    let state = vouch_json(
+        &["eventlog", "state", "--firmware-catalog", catalog],
+        &first_log,
+    );
     // The verifier keeps the machine state of the log the guest sent, plus the command line
     // the agent reported, which it shows because it hashes to PCR 9's LoadOptions digest.
     let mut expected_state = state.clone();
@@ -254,8 +286,23 @@ fn ovmf_guest_is_trusted_then_caught_with_another_cmdline_and_with_secure_boot_o
     );
     assert_eq!(state["secure_boot"], "disabled", "{state:#}");
     // OVMF's S-CRTM version event carries an empty UTF-16 string (PcdFirmwareVersionString is
-    // not set in Debian's build), so the version the log can name is "".
+    // not set in Debian's build), so the log itself names no version; the DXE volume it
+    // measured is the one in Debian's image, which names the build.
     assert!(state["firmware_version"].is_string(), "{state:#}");
+    assert_eq!(
+        state["firmware_identified"]["name"],
+        f.ovmf_build.as_str(),
+        "{state:#}"
+    );
+    assert_eq!(
+        host["machine_state"]["firmware_identified"]["name"],
+        f.ovmf_build.as_str(),
+        "the verifier names the firmware build"
+    );
+    eprintln!(
+        "ovmf_e2e: firmware build {} (event {})",
+        state["firmware_identified"]["name"], state["firmware_identified"]["digest"]
+    );
     // OVMF measures its PEI and DXE firmware volumes into PCR 0.
     let blobs = state["firmware_blobs"].as_array().unwrap();
     assert_eq!(blobs.len(), 2, "PEI and DXE firmware volumes: {state:#}");

@@ -29,6 +29,7 @@
 //! digests, or verify the data against them first. [`MachineState`] is a description for
 //! people and policy inputs, not a verdict.
 
+pub mod catalog;
 pub mod data;
 pub mod event_type;
 pub mod log;
@@ -36,6 +37,7 @@ pub mod quote;
 pub mod replay;
 pub mod state;
 
+pub use catalog::{FirmwareCatalog, IdentifiedFirmware, KnownFirmware, KnownVolume};
 pub use data::EventData;
 pub use event_type::EventType;
 pub use log::{

@@ -174,6 +174,10 @@ pub struct MachineState {
     pub firmware_version: Option<String>,
     /// Measured firmware regions.
     pub firmware_blobs: Vec<FirmwareBlobInfo>,
+    /// The firmware build a blob measurement names, when a catalogue was consulted and matched
+    /// ([`MachineState::identify_firmware`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware_identified: Option<crate::catalog::IdentifiedFirmware>,
     /// `BootOrder`.
     pub boot_order: Vec<u16>,
     /// `Boot####` entries, in log order.
@@ -247,6 +251,7 @@ impl MachineState {
             kernel_cmdline_digest: None,
             firmware_version: None,
             firmware_blobs: Vec::new(),
+            firmware_identified: None,
             boot_order: Vec::new(),
             boot_entries: Vec::new(),
             error_separators: Vec::new(),
@@ -257,6 +262,11 @@ impl MachineState {
             s.add(&ev);
         }
         Ok(s)
+    }
+
+    /// Name the firmware build from `catalog` by the log's firmware volume measurements.
+    pub fn identify_firmware(&mut self, log: &EventLog<'_>, catalog: &crate::FirmwareCatalog) {
+        self.firmware_identified = catalog.identify(log);
     }
 
     fn add(&mut self, ev: &Event<'_>) {

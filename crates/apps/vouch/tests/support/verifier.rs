@@ -28,6 +28,7 @@ impl Verifier {
         interval_secs: u64,
         auto_approve: &str,
         server_names: &[&str],
+        extra_args: &[&std::ffi::OsStr],
     ) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -58,6 +59,7 @@ impl Verifier {
         for name in server_names {
             cmd.args(["--server-name", name]);
         }
+        cmd.args(extra_args);
         let child = cmd
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
