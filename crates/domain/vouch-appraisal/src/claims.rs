@@ -167,7 +167,9 @@ pub struct CmdlineClaim {
 pub struct Claims {
     /// The host.
     pub host: String,
-    /// Operator/enrolment labels plus `detected.*` labels from bound evidence.
+    /// Operator/enrolment labels plus `detected.*` labels from bound evidence and
+    /// `reported.*` labels from the log's unbound platform identity (`SP800-155 Event3`,
+    /// an `EV_NO_ACTION` event: as trustworthy as the host's own word).
     pub labels: Labels,
     /// The bank the claims' digests are in (`sha256`, or `sha1` for SHA-1-only quotes).
     pub bank: String,
@@ -232,7 +234,8 @@ impl Claims {
     /// The log must replay to the quoted values ([`vouch_tcglog::compare_with_quote`]);
     /// claims are then made only for events on PCRs the quote covers, in its SHA-256 bank
     /// (SHA-1 when the quote has no SHA-256 PCR). `labels` are the host's operator and
-    /// enrolment labels (the verifier adds `tpm.vendor` from the EK certificate); detected
+    /// enrolment labels (the verifier adds `detected.tpm_vendor` and `detected.tpm_model` from the EK
+    /// certificate); detected
     /// labels from bound evidence are added under `detected.`.
     ///
     /// The caller must have verified `quote` with an AK bound to the host's EK: the claims
@@ -270,6 +273,21 @@ impl Claims {
         let mut cmdline = None;
         for ev in log.events() {
             let ev = ev.map_err(|e| ClaimsError::Log(e.into()))?;
+            if let EventData::Sp800155Event3(p) = ev.decoded() {
+                // Not extended into any PCR: reported by the platform, not bound evidence.
+                for (key, value) in [
+                    ("reported.platform_manufacturer", p.platform_manufacturer),
+                    ("reported.platform_model", p.platform_model),
+                    ("reported.platform_version", p.platform_version),
+                    ("reported.firmware_version", p.firmware_version),
+                ] {
+                    if !value.trim().is_empty() {
+                        labels
+                            .entry(key.into())
+                            .or_insert_with(|| clip(value.trim()));
+                    }
+                }
+            }
             if !ev.is_extended() || !pcrs.contains_key(&ev.pcr()) {
                 continue;
             }

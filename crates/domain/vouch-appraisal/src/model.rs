@@ -128,7 +128,8 @@ impl fmt::Display for EventRef {
 }
 
 /// Host labels: set at enrolment or by operators (`site`, `role`, `cohort`), and detected
-/// from evidence (`detected.firmware_version`, `tpm.vendor` as the verifier fills it).
+/// from evidence (`detected.firmware_version`; the verifier adds `detected.tpm_vendor` and
+/// `detected.tpm_model` from the EK certificate).
 pub type Labels = BTreeMap<String, String>;
 
 /// Which hosts a policy, reference value or campaign applies to.

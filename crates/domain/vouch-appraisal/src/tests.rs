@@ -546,3 +546,18 @@ fn rollout_status_counts_old_new_unknown() {
     let s = c.status(&refs, [base, base, &newer, &unknown]);
     assert_eq!((s.hosts, s.old, s.new, s.unknown), (4, 2, 1, 1));
 }
+
+#[test]
+fn platform_identity_the_log_reports_becomes_reported_labels_never_detected() {
+    const SP: &[u8] = include_bytes!("../../../../testdata/eventlogs/gce-sp800155.bin");
+    let c = claims_for("sp-1", "gce", SP);
+    assert_eq!(c.labels["reported.platform_manufacturer"], "Google, Inc.");
+    assert_eq!(c.labels["reported.platform_model"], "Google Compute Engine");
+    assert_eq!(c.labels["reported.firmware_version"], "2.7");
+    assert!(
+        c.labels.keys().all(|k| !k.starts_with("detected.platform")),
+        "{:?}",
+        c.labels
+    );
+    assert!(!gce().labels.keys().any(|k| k.starts_with("reported.")));
+}
