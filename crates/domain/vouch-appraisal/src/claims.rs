@@ -234,9 +234,9 @@ impl Claims {
     /// The log must replay to the quoted values ([`vouch_tcglog::compare_with_quote`]);
     /// claims are then made only for events on PCRs the quote covers, in its SHA-256 bank
     /// (SHA-1 when the quote has no SHA-256 PCR). `labels` are the host's operator and
-    /// enrolment labels (the verifier adds `detected.tpm_vendor` and `detected.tpm_model` from the EK
-    /// certificate); detected
-    /// labels from bound evidence are added under `detected.`.
+    /// enrolment labels (the verifier adds `detected.tpm_vendor` and `detected.tpm_model` from
+    /// the EK certificate); detected labels from bound evidence are added under `detected.`,
+    /// the log's unbound platform identity under `reported.`.
     ///
     /// The caller must have verified `quote` with an AK bound to the host's EK: the claims
     /// are about whatever machine holds that AK.
