@@ -58,7 +58,7 @@ use uuid::Uuid;
 pub use model::{
     AppraisalDocument, Attestation, AuditEntry, Baseline, BaselineSource, Counters, DOC_CAMPAIGN,
     DOC_POLICY, DOC_REFERENCES, EkOverride, Enrolment, FleetEntry, FleetRecord, Host, HostStatus,
-    ImaContext, ImaPolicy, ImaState, Labels, NewDocument, NonceCheck, Pcrs,
+    ImaContext, ImaPolicy, ImaState, Labels, NewDocument, NonceCheck, Pcrs, VerdictUpdate,
 };
 
 #[cfg(feature = "testing")]
@@ -745,7 +745,7 @@ impl Store {
                     .await?;
             }
             match &fleet.verdict {
-                Some(v) => {
+                VerdictUpdate::Set(v) => {
                     sqlx::query(UPSERT_HOST_VERDICT)
                         .bind(record.host_id)
                         .bind(Json(v))
@@ -753,12 +753,13 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                None => {
+                VerdictUpdate::Clear => {
                     sqlx::query("DELETE FROM host_verdicts WHERE host_id = $1")
                         .bind(record.host_id)
                         .execute(&mut *tx)
                         .await?;
                 }
+                VerdictUpdate::Keep => {}
             }
             tx.commit().await?;
         });

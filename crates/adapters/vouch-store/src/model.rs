@@ -402,11 +402,23 @@ pub struct NewDocument<'a> {
 /// What fleet appraisal made of one attestation, written in its transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FleetRecord {
-    /// The host's claims derived from this attestation; `None` keeps the stored ones (the
-    /// quote or log did not allow deriving new ones).
+    /// The host's claims derived from this attestation; `None` keeps the stored ones (nothing
+    /// they are derived from changed, or the quote or log did not allow deriving new ones).
     pub claims: Option<serde_json::Value>,
-    /// The engine's verdict; `None` deletes a stored one (no policy applied this time).
-    pub verdict: Option<serde_json::Value>,
+    /// What happens to the host's stored engine verdict.
+    pub verdict: VerdictUpdate,
+}
+
+/// The stored engine verdict after an attestation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum VerdictUpdate {
+    /// Leave it (no fleet policy is stored at all: there is none to replace).
+    #[default]
+    Keep,
+    /// Replace it with this verdict.
+    Set(serde_json::Value),
+    /// Delete it (no policy applied to this attestation).
+    Clear,
 }
 
 /// One host as fleet operations see it ([`crate::Store::fleet_snapshot`]).

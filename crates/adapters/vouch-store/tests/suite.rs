@@ -19,7 +19,7 @@ use vouch_store::testing::TempPostgres;
 use vouch_store::{
     Attestation, AuditEntry, Baseline, BaselineSource, Counters, EkOverride, Enrolment,
     FleetRecord, Host, HostStatus, ImaState, NewDocument, NonceCheck, Store, StoreError,
-    StoreOptions, sha256,
+    StoreOptions, VerdictUpdate, sha256,
 };
 
 /// A store under test, and how to open it again.
@@ -709,7 +709,7 @@ async fn fleet_record_is_written_with_its_attestation(db: Db) {
     let verdict = serde_json::json!({"status": "warning"});
     let fleet = FleetRecord {
         claims: Some(claims.clone()),
-        verdict: Some(verdict.clone()),
+        verdict: VerdictUpdate::Set(verdict.clone()),
     };
     let h2 = db
         .store
@@ -726,7 +726,7 @@ async fn fleet_record_is_written_with_its_attestation(db: Db) {
     // A stale host version writes neither.
     let other = FleetRecord {
         claims: Some(serde_json::json!({"host": "f1", "events": [1]})),
-        verdict: None,
+        verdict: VerdictUpdate::Clear,
     };
     assert!(matches!(
         db.store
@@ -739,8 +739,9 @@ async fn fleet_record_is_written_with_its_attestation(db: Db) {
         db.store.host_verdict(h.id).await.unwrap().unwrap().0,
         verdict
     );
-    // No new claims keeps the stored ones; no verdict deletes the stored one.
-    db.store
+    // No new claims keeps the stored ones; Keep keeps the verdict, Clear deletes it.
+    let h3 = db
+        .store
         .apply_attestation_full(
             &h2,
             &attestation(&h2, 3),
@@ -751,6 +752,18 @@ async fn fleet_record_is_written_with_its_attestation(db: Db) {
         .await
         .unwrap();
     assert_eq!(db.store.host_claims(h.id).await.unwrap().unwrap().0, claims);
+    assert_eq!(
+        db.store.host_verdict(h.id).await.unwrap().unwrap().0,
+        verdict
+    );
+    let clear = FleetRecord {
+        claims: None,
+        verdict: VerdictUpdate::Clear,
+    };
+    db.store
+        .apply_attestation_full(&h3, &attestation(&h3, 4), None, &clear, now())
+        .await
+        .unwrap();
     assert_eq!(db.store.host_verdict(h.id).await.unwrap(), None);
     // Removed hosts are not in the snapshot.
     let mut gone = db.store.host_by_id(h.id).await.unwrap().unwrap();

@@ -641,6 +641,7 @@ async fn evidence_inner(
             now,
         );
         let fleet = crate::engine::appraise(
+            state,
             engine.as_deref(),
             &current,
             &mut out,
@@ -657,6 +658,9 @@ async fn evidence_inner(
             .await
         {
             Ok(stored) => {
+                if fleet.claims.is_some() {
+                    crate::engine::claims_stored(state, stored.id);
+                }
                 tracing::info!(host = %stored.name, status = %stored.status,
                     reasons = ?stored.reasons, "attestation");
                 return Ok(EvidenceResponse {

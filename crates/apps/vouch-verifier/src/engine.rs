@@ -20,8 +20,9 @@
 //!   the stored one, so a stored verdict always belongs to the stored status.
 //!
 //! The engine is cached, keyed by the `(kind, id, version)` of every document it was built
-//! from; each evidence asks the store for the newest versions (one small query) and rebuilds
-//! only when one changed, so every replica applies a new document at its next evidence.
+//! from. At most once per [`RECHECK`] an evidence asks the store for the newest versions (one
+//! small query) and the engine is rebuilt only when one changed; a document written through
+//! this replica invalidates the cache at once, so other replicas apply it within a second.
 //!
 //! Labels: the host's stored labels (enrolment and operator) plus `detected.tpm_vendor` and
 //! `detected.tpm_model` from its EK certificate (recorded only when the certificate chained
@@ -31,7 +32,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use vouch_appraisal::{Campaign, Claims, Engine, Labels, Policy, PolicyDoc, PolicySet, RefStore};
-use vouch_store::{DOC_CAMPAIGN, DOC_POLICY, DOC_REFERENCES, FleetRecord, Host, HostStatus};
+use vouch_store::{
+    DOC_CAMPAIGN, DOC_POLICY, DOC_REFERENCES, FleetRecord, Host, HostStatus, VerdictUpdate,
+};
 use vouch_tpm2::VerifiedQuote;
 
 use crate::appraise::Appraisal;
@@ -42,10 +45,42 @@ use crate::state::AppState;
 /// `(kind, id, version)` of every document an engine was built from, sorted.
 pub(crate) type DocKey = Vec<(String, String, u32)>;
 
+/// How long a replica uses its engine before asking the store whether a document changed.
+/// Changes made through this replica apply at once ([`invalidate`]); others within this.
+pub(crate) const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The cached engine: `None` when no policy is stored.
 #[derive(Debug, Default)]
 pub(crate) struct EngineCache {
     built: Option<(DocKey, Option<Arc<Engine>>)>,
+    checked_at: Option<std::time::Instant>,
+    /// Hosts whose claims this process has written since it started: the others get theirs
+    /// written at their next attestation even when nothing changed (after an upgrade or a
+    /// restart, every host's claims are current after one round).
+    claims_written: std::collections::HashSet<uuid::Uuid>,
+}
+
+/// Forget the cached engine: the next evidence rebuilds it (after a document write here).
+pub(crate) fn invalidate(state: &AppState) {
+    if let Ok(mut cache) = state.inner.engine.lock() {
+        cache.built = None;
+        cache.checked_at = None;
+    }
+}
+
+/// Record that `host`'s claims are stored as of now.
+pub(crate) fn claims_stored(state: &AppState, host: uuid::Uuid) {
+    if let Ok(mut cache) = state.inner.engine.lock() {
+        cache.claims_written.insert(host);
+    }
+}
+
+fn claims_current(state: &AppState, host: uuid::Uuid) -> bool {
+    state
+        .inner
+        .engine
+        .lock()
+        .is_ok_and(|c| c.claims_written.contains(&host))
 }
 
 /// The stored documents, decoded and validated.
@@ -113,19 +148,28 @@ impl Documents {
 
 /// The engine for the newest stored documents, from the cache when none changed.
 pub(crate) async fn current(state: &AppState) -> Result<Option<Arc<Engine>>, ApiError> {
+    if let Ok(cache) = state.inner.engine.lock()
+        && let (Some((_, engine)), Some(at)) = (&cache.built, cache.checked_at)
+        && at.elapsed() < RECHECK
+    {
+        return Ok(engine.clone());
+    }
     let mut newest = state.store().appraisal_document_versions().await?;
     newest.sort();
-    if let Ok(cache) = state.inner.engine.lock()
+    if let Ok(mut cache) = state.inner.engine.lock()
         && let Some((key, engine)) = &cache.built
         && *key == newest
     {
-        return Ok(engine.clone());
+        let engine = engine.clone();
+        cache.checked_at = Some(std::time::Instant::now());
+        return Ok(engine);
     }
     let docs = documents(state).await?;
     let key = docs.key.clone();
     let engine = docs.engine().map(Arc::new);
     if let Ok(mut cache) = state.inner.engine.lock() {
         cache.built = Some((key, engine.clone()));
+        cache.checked_at = Some(std::time::Instant::now());
     }
     Ok(engine)
 }
@@ -168,8 +212,11 @@ fn demote(out: &mut Appraisal, before: &Host, reasons: Vec<String>) {
 
 /// Derive the host's claims from an accepted attestation and, when a policy selects it and the
 /// evidence checks passed, appraise them; demote the host on a contraindicated verdict.
-/// Returns what to store with the attestation.
+/// Returns what to store with the attestation. Claims are written only when what they are
+/// derived from changed (a new log, other labels) or this process has not written them yet:
+/// a steady host costs no claims write per attestation.
 pub(crate) fn appraise(
+    state: &AppState,
     engine: Option<&Engine>,
     before: &Host,
     out: &mut Appraisal,
@@ -177,12 +224,22 @@ pub(crate) fn appraise(
     now: DateTime<Utc>,
 ) -> Result<FleetRecord, ApiError> {
     let mut record = FleetRecord::default();
+    if engine.is_some() {
+        // Policies exist: a verdict from an earlier attestation must not outlive this one.
+        record.verdict = VerdictUpdate::Clear;
+    }
     if !out.quote_accepted || out.host.needs_event_log {
         return Ok(record);
     }
     let (Some(quote), Some(log)) = (quote, out.host.event_log.as_deref()) else {
         return Ok(record);
     };
+    let write_claims = before.event_log_sha256 != out.host.event_log_sha256
+        || before.labels != out.host.labels
+        || !claims_current(state, out.host.id);
+    if engine.is_none() && !write_claims {
+        return Ok(record);
+    }
     let claims = match Claims::derive(&out.host.name, host_labels(&out.host), quote, log) {
         Ok(c) => c,
         Err(e) => {
@@ -197,7 +254,9 @@ pub(crate) fn appraise(
             return Ok(record);
         }
     };
-    record.claims = Some(serde_json::to_value(&claims).map_err(ApiError::internal)?);
+    if write_claims {
+        record.claims = Some(serde_json::to_value(&claims).map_err(ApiError::internal)?);
+    }
     let Some(engine) = engine else {
         return Ok(record);
     };
@@ -222,6 +281,7 @@ pub(crate) fn appraise(
         }
         vouch_appraisal::Status::Affirming | vouch_appraisal::Status::None => {}
     }
-    record.verdict = Some(serde_json::to_value(&verdict).map_err(ApiError::internal)?);
+    record.verdict =
+        VerdictUpdate::Set(serde_json::to_value(&verdict).map_err(ApiError::internal)?);
     Ok(record)
 }

@@ -94,10 +94,11 @@ pub async fn put_policy(
         created,
         references: None,
     };
-    if !store
+    let written = store
         .put_appraisal_document(DOC_POLICY, id, doc.version, &json, now)
-        .await?
-    {
+        .await?;
+    crate::engine::invalidate(state);
+    if !written {
         let existing = store
             .appraisal_document(DOC_POLICY, id, doc.version)
             .await?;
@@ -144,10 +145,11 @@ pub async fn put_references(
         .map_or(Some(1), |d| d.version.checked_add(1))
         .ok_or_else(|| ApiError::Conflict("reference store version overflow".into()))?;
     let now = Utc::now();
-    if !store
+    let written = store
         .put_appraisal_document(DOC_REFERENCES, REFERENCES_ID, version, &json, now)
-        .await?
-    {
+        .await?;
+    crate::engine::invalidate(state);
+    if !written {
         return Err(ApiError::Conflict(
             "the reference store was changed concurrently; retry".into(),
         ));
@@ -226,11 +228,12 @@ async fn save_refs(
 ) -> Result<u32, ApiError> {
     let version = next_version(previous)?;
     let json = serde_json::to_value(refs).map_err(ApiError::internal)?;
-    if !state
+    let written = state
         .store()
         .put_appraisal_document(DOC_REFERENCES, REFERENCES_ID, version, &json, Utc::now())
-        .await?
-    {
+        .await?;
+    crate::engine::invalidate(state);
+    if !written {
         return Err(ApiError::Conflict(
             "the reference store was changed concurrently; retry".into(),
         ));

@@ -142,11 +142,12 @@ pub async fn create(
     }
     let json = serde_json::to_value(&c).map_err(ApiError::internal)?;
     let now = Utc::now();
-    if !state
+    let written = state
         .store()
         .put_appraisal_document(DOC_CAMPAIGN, id, 1, &json, now)
-        .await?
-    {
+        .await?;
+    crate::engine::invalidate(state);
+    if !written {
         return Err(ApiError::Conflict(format!(
             "rollout campaign {id:?} exists"
         )));
@@ -222,7 +223,9 @@ pub async fn act(
             json: &r_json,
         });
     }
-    if !state.store().put_appraisal_documents(&docs, now).await? {
+    let written = state.store().put_appraisal_documents(&docs, now).await?;
+    crate::engine::invalidate(state);
+    if !written {
         return Err(ApiError::Conflict(
             "the campaign or the reference store changed concurrently; retry".into(),
         ));

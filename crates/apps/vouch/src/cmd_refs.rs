@@ -1,4 +1,4 @@
-//! `vouch refs list|learn|revoke|deprecate|activate|import` and `vouch policy put|list`: fleet
+//! `vouch refs list|learn|revoke|deprecate|activate|import` and `vouch policy put|list|diff`: fleet
 //! reference values and policies in a running verifier (issue 4). Connection settings as for
 //! `vouch hosts` ([`crate::conn`]). `--json` prints the API's answer unchanged.
 
@@ -123,6 +123,11 @@ enum PolicyCmd {
     },
     /// The newest version of every policy (JSON array).
     List,
+    /// What storing a policy file would change against the stored newest version of its id.
+    Diff {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 fn print_learn(r: &LearnResponse) {
@@ -183,6 +188,11 @@ fn print_change(c: &RefStateChanged) {
     if c.hosts.len() > 20 {
         println!("  ... and {} more", c.hosts.len().saturating_sub(20));
     }
+}
+
+fn policy_of(json: serde_json::Value) -> anyhow::Result<vouch_appraisal::Policy> {
+    let doc: vouch_appraisal::PolicyDoc = serde_json::from_value(json)?;
+    Ok(vouch_appraisal::Policy::new(doc)?)
 }
 
 fn read_json(file: &PathBuf) -> anyhow::Result<serde_json::Value> {
@@ -296,6 +306,36 @@ pub fn run_policy(args: PolicyArgs) -> anyhow::Result<ExitCode> {
             }
             PolicyCmd::List => {
                 println!("{}", serde_json::to_string(&client.policies().await?)?);
+            }
+            PolicyCmd::Diff { file } => {
+                let newer = policy_of(read_json(&file)?)
+                    .with_context(|| format!("{} is not a valid policy", file.display()))?;
+                let id = newer.doc().id.clone();
+                let stored = client
+                    .policies()
+                    .await?
+                    .into_iter()
+                    .find(|p| p.get("id").and_then(serde_json::Value::as_str) == Some(&id));
+                match stored {
+                    None => println!(
+                        "policy {id} is not stored yet: putting it adds version {}",
+                        newer.doc().version
+                    ),
+                    Some(doc) => {
+                        let older = policy_of(doc).context("the stored policy")?;
+                        let d = older.diff(&newer);
+                        println!(
+                            "policy {}: version {} -> {}",
+                            d.id, d.from_version, d.to_version
+                        );
+                        if d.changes.is_empty() {
+                            println!("  (no rule changes)");
+                        }
+                        for c in &d.changes {
+                            println!("  {c}");
+                        }
+                    }
+                }
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -329,6 +329,28 @@ async fn firmware_update_day_from_learning_to_revocation_through_the_cli() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A version 2 that forbids a kernel parameter: the diff against the stored version 1.
+    let mut v2 = policy.clone();
+    v2["version"] = 2.into();
+    v2["rules"][5]["cmdline"] = serde_json::json!({"forbid": ["init="]});
+    let v2_file = root.join("policy-v2.json");
+    std::fs::write(&v2_file, v2.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(["policy", "diff"])
+        .arg(&v2_file)
+        .env("VOUCH_URL", &cli.url)
+        .env("VOUCH_TOKEN", &cli.token)
+        .env("VOUCH_CA", &cli.ca)
+        .output()
+        .unwrap();
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(diff.contains("version 1 -> 2"), "{diff}");
+    assert!(diff.contains("kernel") && diff.contains("init="), "{diff}");
     for h in &hosts {
         let s = attest_now(&admin, &h.name).await;
         assert_eq!(s.status, HostStatus::Trusted, "{}: {:?}", h.name, s.reasons);
