@@ -241,7 +241,24 @@ async fn save_refs(
     Ok(version)
 }
 
-fn parse_selector(text: &str) -> Result<Selector, ApiError> {
+/// Grace period of a deprecation when no deadline is given.
+const DEFAULT_GRACE: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// An RFC 3339 deadline, or [`DEFAULT_GRACE`] from `now`.
+pub(crate) fn deadline(
+    text: Option<&str>,
+    field: &str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ApiError> {
+    match text {
+        Some(t) => Ok(DateTime::parse_from_rfc3339(t)
+            .map_err(|e| ApiError::BadRequest(format!("{field}: {e}")))?
+            .with_timezone(&Utc)),
+        None => Ok(now.checked_add_signed(DEFAULT_GRACE).unwrap_or(now)),
+    }
+}
+
+pub(crate) fn parse_selector(text: &str) -> Result<Selector, ApiError> {
     let s: Selector = text
         .parse()
         .map_err(|e: vouch_appraisal::BadSelector| ApiError::BadRequest(e.to_string()))?;
@@ -484,17 +501,9 @@ pub async fn set_release_state(
                 reason: reason.to_owned(),
             }
         }
-        "deprecate" => {
-            let until = match req.until.as_deref() {
-                Some(t) => DateTime::parse_from_rfc3339(t)
-                    .map_err(|e| ApiError::BadRequest(format!("until: {e}")))?
-                    .with_timezone(&Utc),
-                None => now
-                    .checked_add_signed(chrono::TimeDelta::days(30))
-                    .unwrap_or(now),
-            };
-            RefState::Deprecated { until }
-        }
+        "deprecate" => RefState::Deprecated {
+            until: deadline(req.until.as_deref(), "until", now)?,
+        },
         "activate" => RefState::Active,
         other => {
             return Err(ApiError::NotFound(format!(

@@ -10,14 +10,16 @@
 //! reached, so a host that moves early, or to something else, is flagged while the canaries
 //! stay trusted. Every change is audited.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use vouch_api::fleet::{RolloutAction, RolloutRequest, RolloutView};
 use vouch_appraisal::{Campaign, CampaignState, Claims, RefStore};
 use vouch_store::{DOC_CAMPAIGN, DOC_REFERENCES, NewDocument};
 
 use crate::admin::Admin;
 use crate::error::ApiError;
-use crate::fleet::{REFERENCES_ID, fleet_claims, load_refs, next_version, parse_component};
+use crate::fleet::{
+    REFERENCES_ID, deadline, fleet_claims, load_refs, next_version, parse_component, parse_selector,
+};
 use crate::state::AppState;
 
 /// Most `unknown` hosts named in a view.
@@ -114,10 +116,7 @@ pub async fn create(
             "a campaign id is 1-64 characters of A-Z a-z 0-9 - _ .".into(),
         ));
     }
-    let selector: vouch_appraisal::Selector = req
-        .selector
-        .parse()
-        .map_err(|e: vouch_appraisal::BadSelector| ApiError::BadRequest(e.to_string()))?;
+    let selector = parse_selector(&req.selector)?;
     let component = parse_component(&req.component)?;
     let (refs, _) = load_refs(state).await?;
     for release in [&req.from, &req.to] {
@@ -185,14 +184,7 @@ pub async fn act(
             c.advance().map_err(bad)?;
         }
         "complete" => {
-            let until = match req.deprecate_until.as_deref() {
-                Some(t) => DateTime::parse_from_rfc3339(t)
-                    .map_err(|e| ApiError::BadRequest(format!("deprecate_until: {e}")))?
-                    .with_timezone(&Utc),
-                None => now
-                    .checked_add_signed(chrono::TimeDelta::days(30))
-                    .unwrap_or(now),
-            };
+            let until = deadline(req.deprecate_until.as_deref(), "deprecate_until", now)?;
             c.complete(&mut refs, until).map_err(bad)?;
             refs_changed = true;
         }

@@ -848,3 +848,180 @@ fn openapi_document_matches_the_committed_snapshot() {
         path.display()
     );
 }
+
+async fn post_json(
+    f: &Fixture,
+    uri: &str,
+    body: &serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    call(
+        f,
+        Request::post(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", f.token))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_vec(body).unwrap()))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn fleet_operations_refuse_bad_requests_and_change_nothing() {
+    let f = fixture().await;
+    let learn = |extra: serde_json::Value| {
+        let mut b = serde_json::json!({"name": "fw", "components": ["platform_firmware"]});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    for (body, want) in [
+        // Neither or both sources.
+        (learn(serde_json::json!({})), StatusCode::BAD_REQUEST),
+        (
+            learn(serde_json::json!({"from_host": "h1", "from_cohort": "cohort=a"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        // A host learns only with the selector its values are for.
+        (
+            learn(serde_json::json!({"from_host": "h1"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            learn(serde_json::json!({"from_host": "nobody", "selector": "cohort=a"})),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            learn(serde_json::json!({"from_cohort": "cohort"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            learn(serde_json::json!({"from_cohort": "cohort=a", "components": ["pcr0"]})),
+            StatusCode::BAD_REQUEST,
+        ),
+        // No host has claims yet.
+        (
+            learn(serde_json::json!({"from_cohort": "cohort=a"})),
+            StatusCode::CONFLICT,
+        ),
+    ] {
+        let (status, resp) = post_json(&f, "/api/v1/references/learn", &body).await;
+        assert_eq!(status, want, "{body} -> {resp}");
+    }
+    let (status, _) = post_json(&f, "/api/v1/references/fw/revoke", &serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "revoking needs a reason");
+    let (status, _) = post_json(
+        &f,
+        "/api/v1/references/fw/revoke",
+        &serde_json::json!({"reason": "CVE"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no such release");
+    let (status, _) = post_json(&f, "/api/v1/references/fw/burn", &serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no such action");
+    let rollout = serde_json::json!({"selector": "cohort=a", "component": "platform_firmware",
+        "from": "fw-1", "to": "fw-2"});
+    let (status, _) = put_json(&f, "/api/v1/rollouts/r1", &rollout).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "releases must exist");
+    let (status, _) = post_json(&f, "/api/v1/rollouts/r1/start", &serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let store = f.verifier.state().store();
+    assert!(
+        store
+            .appraisal_document_versions()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.audit_log(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn rollout_moves_only_in_order_and_every_step_is_a_new_audited_version() {
+    let f = fixture().await;
+    // Two releases, stored as data (values need not be measured by anyone for this).
+    let value = |id: &str, name: &str, digest: char| {
+        serde_json::json!({"id": id, "name": name, "component": "platform_firmware",
+            "slot": {"pcr": 0, "event_type": "EV_EFI_PLATFORM_FIRMWARE_BLOB", "ordinal": 0},
+            "digest": digest.to_string().repeat(64), "detail": null,
+            "selector": {"labels": {"cohort": "a"}},
+            "provenance": {"kind": "imported", "operator": "t", "at": "2026-01-01T00:00:00Z",
+                "source": null},
+            "valid_from": null, "valid_until": null, "state": {"state": "active"}})
+    };
+    let refs = serde_json::json!({"refs": [value("a1", "fw-1", 'a'), value("b1", "fw-2", 'b')]});
+    let (status, body) = put_json(&f, "/api/v1/references", &refs).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rollout = serde_json::json!({"selector": "cohort=a", "component": "platform_firmware",
+        "from": "fw-1", "to": "fw-2", "waves": [10, 100]});
+    let (status, body) = put_json(&f, "/api/v1/rollouts/r1", &rollout).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "planned");
+    let (status, _) = put_json(&f, "/api/v1/rollouts/r1", &rollout).await;
+    assert_eq!(status, StatusCode::CONFLICT, "ids are unique");
+    let (status, _) = post_json(&f, "/api/v1/rollouts/r1/advance", &serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "not started");
+    let (_, body) = post_json(&f, "/api/v1/rollouts/r1/start", &serde_json::json!({})).await;
+    assert_eq!(
+        (body["wave"].clone(), body["admitted_percent"].clone()),
+        (1.into(), 10.into())
+    );
+    let (status, _) = post_json(&f, "/api/v1/rollouts/r1/complete", &serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "not at the last wave");
+    let (_, body) = post_json(&f, "/api/v1/rollouts/r1/advance", &serde_json::json!({})).await;
+    assert_eq!(body["admitted_percent"], 100);
+    let (status, body) = post_json(
+        &f,
+        "/api/v1/rollouts/r1/complete",
+        &serde_json::json!({"deprecate_until": "2030-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "completed");
+    assert_eq!(body["version"], 4);
+    // Completing deprecated the old release in the same step.
+    let req = Request::get("/api/v1/references")
+        .header(header::AUTHORIZATION, format!("Bearer {}", f.token))
+        .body(Body::empty())
+        .unwrap();
+    let (_, refs) = call(&f, req).await;
+    let states: Vec<(String, String)> = refs["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["states"][0].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("fw-1".to_owned(), "deprecated".to_owned()),
+            ("fw-2".to_owned(), "active".to_owned())
+        ]
+    );
+    assert_eq!(refs["version"], 2);
+    let actions: Vec<String> = f
+        .verifier
+        .state()
+        .store()
+        .audit_log(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "rollout_complete",
+            "rollout_advance",
+            "rollout_start",
+            "rollout_create",
+            "references_put"
+        ]
+    );
+}
