@@ -12,6 +12,8 @@
 //! 4. a host with an implanted firmware volume is untrusted and `fleet triage` reads it as
 //!    isolated (and an outlier of its cohort), apart from the straggler's lifecycle problem;
 //! 5. the EAR key rotates: tokens signed before still verify with the published keys.
+//!
+//! It runs on SQLite and on PostgreSQL (started by the test on a free loopback port).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -216,6 +218,19 @@ fn names(v: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firmware_update_day_from_learning_to_revocation_through_the_cli() {
+    update_day(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_update_day_on_postgres() {
+    let pg = vouch_store::testing::TempPostgres::start()
+        .expect("start PostgreSQL (installed by scripts/deps.sh)");
+    let url = pg.create_database().await.unwrap();
+    update_day(Some(url)).await;
+    drop(pg);
+}
+
+async fn update_day(database_url: Option<String>) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let ca = Arc::new(SimCa::generate().unwrap());
@@ -231,6 +246,7 @@ async fn firmware_update_day_from_learning_to_revocation_through_the_cli() {
     config.interval = Duration::from_secs(1);
     config.long_poll = Duration::from_secs(1);
     config.auto_approve = vec!["name=*".parse().unwrap()];
+    config.database_url = database_url;
     let server = vouch_verifier::serve(config).await.unwrap();
     let url = server.url();
     let ca_pem = std::fs::read(server.ca_path()).unwrap();
