@@ -351,7 +351,8 @@ async fn host_ear(
     ))
 }
 
-/// Store a fleet appraisal policy (a `PolicyDoc`: schema, id, version, selector, rules),
+/// Store a fleet appraisal policy (a `PolicyDoc`: schema, id, version, selector, rules, and
+/// optional operator rules in Rego),
 /// validated; versions are never overwritten (audited).
 #[utoipa::path(put, path = "/api/v1/policies/{id}", tag = "fleet", security(("admin_token" = [])),
     params(("id" = String, Path)), request_body = serde_json::Value,

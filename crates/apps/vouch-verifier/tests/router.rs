@@ -683,6 +683,7 @@ fn policy_doc(
             .iter()
             .map(|c| vouch_appraisal::Rule::references(*c))
             .collect(),
+        rego: None,
     })
     .unwrap()
 }

@@ -127,6 +127,7 @@ async fn engine_verdict_makes_a_simulated_host_untrusted_and_is_in_its_ear() {
         rules: vec![vouch_appraisal::Rule::references(
             vouch_appraisal::Component::PlatformFirmware,
         )],
+        rego: None,
     };
     let resp = http
         .put(format!("{url}/api/v1/policies/fw"))

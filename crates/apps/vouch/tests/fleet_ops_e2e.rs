@@ -591,6 +591,49 @@ async fn update_day(database_url: Option<String>) {
     assert_eq!(header(&after)["kid"], rotated["kid"]);
     assert_eq!(header(&before)["kid"], rotated["previous_kid"]);
 
+    // 6. An operator rule in Rego the built-in model cannot express (a change freeze holding
+    //    one host back), stored with the policy; a module that does not compile is refused.
+    let put = |file: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args(["policy", "put"])
+            .arg(file)
+            .env("VOUCH_URL", &cli.url)
+            .env("VOUCH_TOKEN", &cli.token)
+            .env("VOUCH_CA", &cli.ca)
+            .output()
+            .unwrap()
+    };
+    let mut v2 = v2.clone();
+    v2["rego"] = serde_json::json!({"module": format!(
+        "package vouch\nimport rego.v1\n\
+         deny contains {{\"message\": \"change freeze CF-42: {good} must not boot new firmware\", \"component\": \"platform_firmware\"}} if {{\n\
+           input.claims.host == \"{good}\"\n\
+         }}\n")});
+    std::fs::write(&v2_file, v2.to_string()).unwrap();
+    let out = put(&v2_file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = attest_now(&admin, &good).await;
+    assert_eq!(s.status, HostStatus::Untrusted, "{:?}", s.reasons);
+    assert!(
+        s.reasons.iter().any(|r| r.contains("change freeze CF-42")),
+        "{:?}",
+        s.reasons
+    );
+    let mut broken = v2.clone();
+    broken["version"] = 3.into();
+    broken["rego"]["module"] = "package vouch\nimport rego.v1\ndeny contains x if {".into();
+    let broken_file = root.join("policy-broken.json");
+    std::fs::write(&broken_file, broken.to_string()).unwrap();
+    let out = put(&broken_file);
+    assert!(
+        !out.status.success(),
+        "a module that does not compile is refused"
+    );
+
     for h in hosts.drain(..) {
         h.task.abort();
     }

@@ -1,5 +1,5 @@
-//! Appraisal throughput: one host's claims against a typical policy, and triage of a
-//! 100,000-host fleet.
+//! Appraisal throughput: one host's claims against a typical policy, the same with a small
+//! Rego operator rule, and triage of a 100,000-host fleet.
 
 #![allow(
     clippy::unwrap_used,
@@ -105,6 +105,7 @@ fn setup() -> (Engine, Vec<Claims>) {
                 description: None,
                 selector: sel,
                 rules,
+                rego: None,
             })
             .unwrap(),
         );
@@ -171,6 +172,55 @@ fn bench(c: &mut Criterion) {
             },
         );
     }
+
+    // The GCE policy plus a small operator rule: a count and a command line combination.
+    let module = r#"package vouch
+import rego.v1
+
+deny contains msg if {
+    apps := [e | some e in input.claims.events; e.source.pcr == 4; e.kind == "boot_application"]
+    count(apps) > 3
+    msg := sprintf("%d boot applications on PCR 4, at most 3 allowed", [count(apps)])
+}
+
+deny contains {"message": "iommu=off together with nosmt", "component": "kernel"} if {
+    words := split(input.claims.cmdline.text, " ")
+    "iommu=off" in words
+    "nosmt" in words
+}
+"#;
+    let policies = engine
+        .policies()
+        .policies()
+        .iter()
+        .map(|p| {
+            let mut doc = p.doc().clone();
+            if doc.id == "gce-shielded" {
+                doc.rego = Some(RegoRules {
+                    module: module.into(),
+                });
+            }
+            Policy::new(doc).unwrap()
+        })
+        .collect();
+    let with_rego = Engine::new(
+        PolicySet::new(policies),
+        engine.refs().clone(),
+        engine.campaigns().to_vec(),
+    );
+    with_rego
+        .appraise(&bases[1], now)
+        .require_affirming()
+        .unwrap();
+    c.bench_function(
+        &format!(
+            "appraise one host with a Rego operator rule (gce-shielded, {} events)",
+            bases[1].events.len()
+        ),
+        |b| {
+            b.iter(|| with_rego.appraise(black_box(&bases[1]), now));
+        },
+    );
 
     let fleet = fleet(&bases);
     let verdicts: Vec<Verdict> = fleet.iter().map(|c| engine.appraise(c, now)).collect();

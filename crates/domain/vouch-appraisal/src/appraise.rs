@@ -10,6 +10,7 @@ use crate::claims::{ClaimKind, Claims, EventClaim, KeyDbClaim, SecureBootState};
 use crate::model::{Component, EventRef};
 use crate::policy::{Policy, PolicySet, Rule, SecureBootRule};
 use crate::refs::{RefState, RefStore, ReferenceValue};
+use crate::rego::CompiledRules;
 use crate::rollout::Campaign;
 use crate::trust::{Status, TrustCategory, TrustVector, ar4si};
 
@@ -49,6 +50,10 @@ pub enum Finding {
     CmdlineUnavailable,
     /// A pinned PCR differs.
     PcrPinMismatch,
+    /// An operator rule (the policy's Rego module) denies the host.
+    OperatorRule,
+    /// The policy's operator rules could not be evaluated for the host (fails closed).
+    OperatorRuleError,
 }
 
 /// One reason: what was found, where, expected versus actual, and the reference used.
@@ -394,6 +399,9 @@ impl Engine {
             self.apply_rule(&mut ctx, rule);
             Ok::<(), Vec<()>>(())
         });
+        if let Some(rego) = policy.operator_rules() {
+            apply_operator_rules(&mut ctx, policy, rego);
+        }
         let status = ctx.vector.status();
         Verdict {
             host: claims.host.clone(),
@@ -665,6 +673,62 @@ impl Engine {
                 })
             })
             .count()
+    }
+}
+
+/// The AR4SI value of an operator rule's deny in `cat` (only the claims this verifier makes).
+const fn contraindicated(cat: TrustCategory) -> i8 {
+    match cat {
+        TrustCategory::Hardware => ar4si::CONTRAINDICATED_HARDWARE,
+        TrustCategory::Executables => ar4si::CONTRAINDICATED_RUNTIME,
+        _ => ar4si::UNSUPPORTABLE_CONFIG,
+    }
+}
+
+/// Evaluate the policy's Rego module after the built-in rules. Denials and failures only
+/// worsen claims; a failure to evaluate is itself a contraindication.
+fn apply_operator_rules(ctx: &mut Ctx<'_>, policy: &Policy, rego: &CompiledRules) {
+    let reference = format!("{} v{} rego", policy.doc().id, policy.doc().version);
+    match rego.evaluate(ctx.claims, ctx.now) {
+        Ok(denials) => {
+            for d in denials {
+                let claim = contraindicated(d.category);
+                ctx.vector.worsen(d.category, claim);
+                let message = match d.component {
+                    Some(c) => format!("{c}: operator rule: {}", d.message),
+                    None => format!("operator rule: {}", d.message),
+                };
+                ctx.reasons.push(Reason {
+                    component: d.component,
+                    finding: Finding::OperatorRule,
+                    category: d.category,
+                    claim,
+                    event: None,
+                    expected: Vec::new(),
+                    actual: None,
+                    reference: Some(reference.clone()),
+                    message,
+                });
+            }
+        }
+        Err(e) => {
+            let category = TrustCategory::Configuration;
+            let claim = contraindicated(category);
+            ctx.vector.worsen(category, claim);
+            ctx.reasons.push(Reason {
+                component: None,
+                finding: Finding::OperatorRuleError,
+                category,
+                claim,
+                event: None,
+                expected: Vec::new(),
+                actual: None,
+                message: format!(
+                    "operator rule could not be evaluated ({reference}), failing closed: {e}"
+                ),
+                reference: Some(reference),
+            });
+        }
     }
 }
 

@@ -8,10 +8,14 @@
 //! host labels, [`RefStore`] reference values and running [`Campaign`]s, and returns a
 //! [`Verdict`]: an AR4SI trust vector and status (draft-ietf-rats-ar4si-07 §2.3, values as
 //! in the draft), with reasons that name the event (index, PCR, type), the expected and
-//! actual values and the reference used.
+//! actual values and the reference used. A policy may add operator rules in Rego
+//! ([`rego`], evaluated by `regorus`) for checks over the claims that the built-in rules
+//! cannot express.
 //!
 //! Pure and synchronous: no I/O, no clock (`now` is an argument), no global state. The
 //! verifier stores policies, references and campaigns and runs appraisal on a blocking pool.
+//! The one exception: a Rego evaluation is cut off after [`rego::TIME_LIMIT`] of wall-clock
+//! time, which fails the verdict closed.
 //!
 //! # Trust assumptions
 //!
@@ -28,6 +32,14 @@
 //! * Fail closed: an empty policy, combinator, selector or allow-list is refused when built;
 //!   a host no policy selects gets status `none`, never `affirming`; an event on a covered PCR
 //!   that no reference accounts for fails unless the rule ignores its type.
+//! * Operator rules (a policy's Rego module) are trusted code of the verifier's administrators,
+//!   like the rest of the policy. They run after the built-in rules and can only add failures:
+//!   each element of `data.vouch.deny` contraindicates a claim, nothing a module returns makes a
+//!   claim better, so no module turns a failing host affirming. A module that does not compile
+//!   is refused with its policy; one that cannot be evaluated for a host (runtime error, a
+//!   `deny` of the wrong shape, too many denials, oversized input, over the time limit) fails
+//!   that host's verdict closed (`operator_rule_error`, contraindicated). Input shape and deny
+//!   contract: [`rego`].
 //! * Known limit: matching is per event, so firmware that stops measuring a component is not
 //!   noticed unless the PCR is pinned (`raw_pcrs`) — the measurement chain below it (S-CRTM,
 //!   firmware volumes) is what is matched.
@@ -40,6 +52,7 @@ pub mod learn;
 pub mod model;
 pub mod policy;
 pub mod refs;
+pub mod rego;
 pub mod rollout;
 pub mod trust;
 
@@ -63,6 +76,7 @@ pub use policy::{
     SelectError,
 };
 pub use refs::{Provenance, RefError, RefState, RefStore, ReferenceValue};
+pub use rego::{RegoError, RegoRules};
 pub use rollout::{Campaign, CampaignState, NotAdmitted, RolloutError, RolloutStatus};
 pub use trust::{Status, TrustCategory, TrustVector, ar4si};
 

@@ -9,12 +9,20 @@
 //!       "allowed_db": ["<sha256 of cert DER>"], "dbx_must_contain": ["<hash>"]}},
 //!    {"component": "kernel", "ignore": ["EV_EVENT_TAG"],
 //!       "cmdline": {"forbid": ["init=", "selinux=0"]}},
-//!    {"component": "raw_pcrs", "pins": {"14": "<sha256>"}}]}
+//!    {"component": "raw_pcrs", "pins": {"14": "<sha256>"}}],
+//!  "rego": {"module": "package vouch\nimport rego.v1\ndeny contains msg if { ... }"}}
 //! ```
 //!
 //! Every rule on a component requires each event on the component's PCRs to match a reference
 //! value (see [`crate::refs`]); an event the rule does not account for fails, unless its type
 //! is listed in `ignore`. A policy without rules is refused.
+//!
+//! `rego` (optional) holds operator rules in Rego for checks the rules above cannot express;
+//! [`crate::rego`] gives the input shape and the deny contract. They add checks to the built-in
+//! rules and never replace them: a policy with a Rego module still needs at least one rule (an
+//! empty rule list is refused as before), and a deny can only make the verdict worse. The
+//! module is compiled by [`Policy::new`], which refuses the policy if it does not compile,
+//! declares another package than `vouch`, has no `deny` rule or is over 64 KiB.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::combinator::{AllOf, EmptyCombinator};
 use crate::model::{Component, EmptySelector, Labels, Selector};
+use crate::rego::{CompiledRules, RegoError, RegoRules};
 
 /// The policy schema version this crate reads.
 pub const SCHEMA: u32 = 1;
@@ -152,6 +161,9 @@ pub struct PolicyDoc {
     pub selector: Selector,
     /// The rules, all of which must pass.
     pub rules: Vec<Rule>,
+    /// Operator rules in Rego, checked after the rules (see [`crate::rego`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rego: Option<RegoRules>,
 }
 
 /// Why a policy was refused.
@@ -182,13 +194,17 @@ pub enum PolicyError {
     /// An event type name this crate does not know.
     #[error("policy {0:?}, rule {1}: unknown event type {2:?} in ignore")]
     UnknownEventType(String, Component, String),
+    /// The Rego module is refused.
+    #[error("policy {0:?}: {1}")]
+    Rego(String, RegoError),
 }
 
-/// A validated policy.
+/// A validated policy: its rules, and its Rego module compiled once (shared by clones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     doc: PolicyDoc,
     rules: AllOf<Rule>,
+    rego: Option<CompiledRules>,
 }
 
 fn known_event_type(name: &str) -> bool {
@@ -262,8 +278,15 @@ impl Policy {
                 return Err(PolicyError::UnknownEventType(id.clone(), c, t.clone()));
             }
         }
+        // Rego adds checks to the rules, it does not replace them: no rules is still refused.
         let rules = AllOf::new(doc.rules.clone()).map_err(|e| PolicyError::Empty(id.clone(), e))?;
-        Ok(Self { doc, rules })
+        let rego = doc
+            .rego
+            .as_ref()
+            .map(CompiledRules::compile)
+            .transpose()
+            .map_err(|e| PolicyError::Rego(id, e))?;
+        Ok(Self { doc, rules, rego })
     }
 
     /// Parse and validate JSON.
@@ -283,6 +306,11 @@ impl Policy {
     #[must_use]
     pub const fn rules(&self) -> &AllOf<Rule> {
         &self.rules
+    }
+
+    /// The compiled operator rules, if the policy has a Rego module.
+    pub(crate) const fn operator_rules(&self) -> Option<&CompiledRules> {
+        self.rego.as_ref()
     }
 
     /// The rule for a component.
@@ -311,6 +339,16 @@ impl Policy {
                 }
                 _ => {}
             }
+        }
+        match (&self.doc.rego, &newer.doc.rego) {
+            (None, Some(r)) => changes.push(format!("+ rego: {} bytes", r.module.len())),
+            (Some(r), None) => changes.push(format!("- rego: {} bytes", r.module.len())),
+            (Some(a), Some(b)) if a != b => changes.push(format!(
+                "~ rego: {} bytes -> {} bytes",
+                a.module.len(),
+                b.module.len()
+            )),
+            _ => {}
         }
         PolicyDiff {
             id: newer.doc.id.clone(),
@@ -405,6 +443,7 @@ mod tests {
             description: None,
             selector: Selector::label("cohort", "a"),
             rules,
+            rego: None,
         }
     }
 
@@ -418,6 +457,28 @@ mod tests {
             Policy::from_json(r#"{"schema":1,"id":"p","version":1,"selector":"all","rules":[]}"#),
             Err(PolicyError::Empty(..))
         ));
+    }
+
+    #[test]
+    fn rego_adds_to_rules_and_does_not_replace_them() {
+        let rego = Some(RegoRules {
+            module: "package vouch\ndeny contains \"m\" if true".into(),
+        });
+        let mut only_rego = doc(vec![]);
+        only_rego.rego = rego.clone();
+        assert!(matches!(
+            Policy::new(only_rego),
+            Err(PolicyError::Empty(..))
+        ));
+        let mut both = doc(vec![Rule::references(Component::Kernel)]);
+        both.rego = rego;
+        assert!(Policy::new(both).unwrap().operator_rules().is_some());
+        assert!(
+            Policy::new(doc(vec![Rule::references(Component::Kernel)]))
+                .unwrap()
+                .operator_rules()
+                .is_none()
+        );
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn policy(cohort: &str, rules: Vec<Rule>) -> Policy {
         description: None,
         selector: Selector::label("cohort", cohort),
         rules,
+        rego: None,
     })
     .unwrap()
 }
@@ -560,4 +561,353 @@ fn platform_identity_the_log_reports_becomes_reported_labels_never_detected() {
         c.labels
     );
     assert!(!gce().labels.keys().any(|k| k.starts_with("reported.")));
+}
+
+// Operator rules in Rego.
+
+fn rego_policy(module: &str) -> Result<Policy, PolicyError> {
+    Policy::new(PolicyDoc {
+        schema: policy::SCHEMA,
+        id: "gce".into(),
+        version: 7,
+        description: None,
+        selector: Selector::label("cohort", "gce"),
+        rules: all_rules(),
+        rego: Some(RegoRules {
+            module: module.into(),
+        }),
+    })
+}
+
+fn rego_engine(c: &Claims, module: &str) -> Engine {
+    let base = engine_for(c, all_rules());
+    Engine::new(
+        PolicySet::new(vec![rego_policy(module).unwrap()]),
+        base.refs().clone(),
+        vec![],
+    )
+}
+
+/// At most `max` boot applications on PCR 4: a count the built-in rules cannot express.
+fn max_boot_apps(max: usize) -> String {
+    format!(
+        r#"package vouch
+import rego.v1
+
+apps := [e | some e in input.claims.events; e.source.pcr == 4; e.kind == "boot_application"]
+
+deny contains msg if {{
+    count(apps) > {max}
+    msg := sprintf("%d boot applications on PCR 4, at most {max} allowed", [count(apps)])
+}}
+"#
+    )
+}
+
+/// The verdict fails closed on an operator rule error: one reason, contraindicated.
+fn assert_fails_closed(v: &Verdict, why: &str) {
+    assert_eq!(v.status, Status::Contraindicated, "{:?}", v.reasons);
+    assert_eq!(v.reasons.len(), 1, "{:?}", v.reasons);
+    let r = &v.reasons[0];
+    assert_eq!(r.finding, Finding::OperatorRuleError);
+    assert_eq!(r.claim, ar4si::UNSUPPORTABLE_CONFIG);
+    assert_eq!(r.reference.as_deref(), Some("gce v7 rego"));
+    assert!(
+        r.message.contains("could not be evaluated"),
+        "{}",
+        r.message
+    );
+    assert!(r.message.contains(why), "{} lacks {why:?}", r.message);
+    assert!(!r.message.contains('\n'), "{}", r.message);
+    assert!(v.require_affirming().is_err());
+}
+
+#[test]
+fn operator_rule_contraindicates_an_otherwise_affirming_host() {
+    let c = gce();
+    engine_for(c, all_rules())
+        .appraise(c, t0())
+        .require_affirming()
+        .unwrap();
+    let v = rego_engine(c, &max_boot_apps(2)).appraise(c, t0());
+    assert_eq!(v.status, Status::Contraindicated, "{:?}", v.reasons);
+    assert_eq!(v.reasons.len(), 1, "{:?}", v.reasons);
+    let r = &v.reasons[0];
+    assert_eq!(r.finding, Finding::OperatorRule);
+    assert_eq!(r.category, TrustCategory::Configuration);
+    assert_eq!(r.claim, ar4si::UNSUPPORTABLE_CONFIG);
+    assert_eq!(r.component, None);
+    assert_eq!(r.reference.as_deref(), Some("gce v7 rego"));
+    assert_eq!(
+        r.message,
+        "operator rule: 3 boot applications on PCR 4, at most 2 allowed"
+    );
+    assert_eq!(v.trust_vector.configuration, ar4si::UNSUPPORTABLE_CONFIG);
+    // The built-in claims are untouched.
+    assert_eq!(v.trust_vector.executables, ar4si::APPROVED_BOOT);
+    assert_eq!(v.trust_vector.hardware, ar4si::GENUINE_HARDWARE);
+    assert_eq!(
+        serde_json::to_value(r.finding).unwrap(),
+        serde_json::json!("operator_rule")
+    );
+}
+
+#[test]
+fn operator_rule_satisfied_keeps_the_host_affirming() {
+    let c = gce();
+    let v = rego_engine(c, &max_boot_apps(3)).appraise(c, t0());
+    v.require_affirming().unwrap();
+    assert!(v.notes.is_empty());
+}
+
+#[test]
+fn operator_rule_cannot_make_a_failing_host_affirming() {
+    let c = gce();
+    let e = rego_engine(c, &max_boot_apps(3));
+    let bad = with_digest(c, "EV_S_CRTM_VERSION", 0, &"11".repeat(32));
+    let v = e.appraise(&bad, t0());
+    assert_eq!(v.status, Status::Contraindicated);
+    assert_eq!(v.reasons[0].finding, Finding::Unrecognized);
+}
+
+#[test]
+fn operator_rule_objects_name_component_and_category() {
+    let c = gce();
+    // Over the bound command line and the appraisal time: not both `ro` and `crashkernel=`,
+    // and a firmware label that must not be version 1 after a date.
+    let module = r#"package vouch
+import rego.v1
+
+words := split(input.claims.cmdline.text, " ")
+
+deny contains {"message": "command line has both ro and crashkernel=", "component": "kernel"} if {
+    "ro" in words
+    some w in words
+    startswith(w, "crashkernel=")
+}
+
+deny contains {"message": msg, "component": "platform_firmware", "category": "hardware"} if {
+    endswith(input.claims.labels["detected.firmware_version"], " v1")
+    time.parse_rfc3339_ns(input.now) >= time.parse_rfc3339_ns("2025-01-01T00:00:00Z")
+    msg := sprintf("firmware %s is retired as of %s", [input.claims.labels["detected.firmware_version"], input.now])
+}
+
+deny contains {"message": "three boot applications", "category": "executables"} if {
+    count(data.vouch.apps) == 3
+}
+
+apps := [e | some e in input.claims.events; e.kind == "boot_application"]
+"#;
+    let v = rego_engine(c, module).appraise(c, t0());
+    assert_eq!(v.status, Status::Contraindicated);
+    assert!(v.reasons.iter().all(|r| r.finding == Finding::OperatorRule));
+    let mut got: Vec<(Option<Component>, TrustCategory, i8, &str)> = v
+        .reasons
+        .iter()
+        .map(|r| (r.component, r.category, r.claim, r.message.as_str()))
+        .collect();
+    got.sort_by_key(|g| g.3);
+    assert_eq!(
+        got,
+        vec![
+            (
+                Some(Component::Kernel),
+                TrustCategory::Configuration,
+                ar4si::UNSUPPORTABLE_CONFIG,
+                "kernel: operator rule: command line has both ro and crashkernel="
+            ),
+            (
+                None,
+                TrustCategory::Executables,
+                ar4si::CONTRAINDICATED_RUNTIME,
+                "operator rule: three boot applications"
+            ),
+            (
+                Some(Component::PlatformFirmware),
+                TrustCategory::Hardware,
+                ar4si::CONTRAINDICATED_HARDWARE,
+                "platform_firmware: operator rule: firmware GCE Virtual Firmware v1 is retired as of 2025-06-15T15:06:40Z"
+            ),
+        ]
+    );
+    assert_eq!(
+        v.failing_components(),
+        vec![Component::PlatformFirmware, Component::Kernel]
+    );
+    assert_eq!(v.trust_vector.hardware, ar4si::CONTRAINDICATED_HARDWARE);
+    assert_eq!(v.trust_vector.executables, ar4si::CONTRAINDICATED_RUNTIME);
+    // Before the date the firmware rule does not fire.
+    let early = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let v = rego_engine(c, module).appraise(c, early);
+    assert_eq!(v.reasons.len(), 2, "{:?}", v.reasons);
+}
+
+#[test]
+fn policy_with_a_rego_module_that_does_not_compile_is_refused() {
+    let e = rego_policy("package vouch\ndeny contains msg if { x > 1 }").unwrap_err();
+    assert!(
+        matches!(&e, PolicyError::Rego(id, RegoError::Compile(m)) if id == "gce" && m.contains("undefined variable `x`")),
+        "{e}"
+    );
+    assert!(matches!(
+        rego_policy("package vouch\ndeny contains msg if {"),
+        Err(PolicyError::Rego(_, RegoError::Compile(_)))
+    ));
+}
+
+#[test]
+fn policy_with_a_rego_module_outside_package_vouch_is_refused() {
+    let e = rego_policy("package other\ndeny contains \"x\" if true").unwrap_err();
+    assert_eq!(
+        e,
+        PolicyError::Rego("gce".into(), RegoError::Package("`package other`".into()))
+    );
+    assert!(
+        e.to_string().contains("must declare `package vouch`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn operator_rule_elements_of_the_wrong_shape_fail_closed() {
+    let c = gce();
+    for (deny, why) in [
+        ("deny contains 42 if true", "not a message string"),
+        (
+            r#"deny contains {"msg": "m"} if true"#,
+            "unknown field `msg`",
+        ),
+        (
+            r#"deny contains {"message": "m", "category": "file-system"} if true"#,
+            "category must be",
+        ),
+        (
+            r#"deny contains {"message": "m", "component": "pcr4"} if true"#,
+            "unknown variant `pcr4`",
+        ),
+        (r#"deny contains "" if true"#, "empty message"),
+        (r#"deny := "m""#, "not a set or an array"),
+        (r#"deny := ["m"] if false"#, "undefined"),
+        (
+            "deny contains x if { some x in numbers.range(1, 65) }",
+            "more than 64 elements",
+        ),
+    ] {
+        let e = rego_engine(c, &format!("package vouch\n{deny}\n"));
+        assert_fails_closed(&e.appraise(c, t0()), why);
+    }
+    // An array with at most 64 messages is fine.
+    let e = rego_engine(
+        c,
+        "package vouch\ndeny := [sprintf(\"m%d\", [x]) | some x in numbers.range(1, 64)]",
+    );
+    let v = e.appraise(c, t0());
+    assert_eq!(v.reasons.len(), 64);
+    assert!(v.reasons.iter().all(|r| r.finding == Finding::OperatorRule));
+}
+
+#[test]
+fn operator_rule_runtime_errors_fail_closed() {
+    let c = gce();
+    for (module, why) in [
+        (
+            "deny contains \"m\" if { 1 / 0 > 0 }",
+            "vouch.rego:2:26 | 2 | deny contains \"m\" if { 1 / 0 > 0 } | ^ error: divide by zero",
+        ),
+        (
+            "deny contains \"m\" if { semver.compare(input.claims.host, \"1.0.0\") < 0 }",
+            "invalid semver",
+        ),
+        (
+            "x := 1 if true\nx := 2 if true\ndeny contains \"m\" if x > 0",
+            "conflicts",
+        ),
+        (
+            "deny contains \"m\" if { no.such_function(1) }",
+            "no.such_function",
+        ),
+    ] {
+        let e = rego_engine(c, &format!("package vouch\n{module}\n"));
+        assert_fails_closed(&e.appraise(c, t0()), why);
+    }
+}
+
+#[test]
+fn operator_rule_over_oversized_claims_fails_closed() {
+    let c = gce();
+    let mut big = c.clone();
+    big.cmdline.as_mut().unwrap().text = "x".repeat(rego::MAX_INPUT_BYTES);
+    let e = rego_engine(c, &max_boot_apps(3));
+    e.appraise(c, t0()).require_affirming().unwrap();
+    assert_fails_closed(&e.appraise(&big, t0()), "the limit is");
+}
+
+#[test]
+fn operator_rule_running_past_the_time_limit_fails_closed() {
+    let c = gce();
+    let module = "package vouch\ndeny contains \"m\" if {\n  some x in numbers.range(1, 100000)\n  some y in numbers.range(1, 100000)\n  x * y < 0\n}\n";
+    let started = std::time::Instant::now();
+    let v = rego_engine(c, module).appraise(c, t0());
+    assert_fails_closed(&v, "time limit");
+    assert!(
+        started.elapsed() < rego::TIME_LIMIT * 10,
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn policy_doc_with_rego_round_trips_json() {
+    let p = rego_policy(&max_boot_apps(3)).unwrap();
+    let json = serde_json::to_string(p.doc()).unwrap();
+    assert!(
+        json.contains(r#""rego":{"module":"package vouch"#),
+        "{json}"
+    );
+    let back: PolicyDoc = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, p.doc());
+    assert_eq!(Policy::from_json(&json).unwrap(), p);
+    // Without a module the field is left out, and documents without it still read.
+    let plain = policy("gce", all_rules());
+    let json = serde_json::to_string(plain.doc()).unwrap();
+    assert!(!json.contains("rego"), "{json}");
+    assert!(matches!(
+        Policy::from_json(&json.replace(
+            r#""rules":"#,
+            r#""rego":{"module":"package vouch","extra":1},"rules":"#
+        )),
+        Err(PolicyError::Json(_))
+    ));
+    // Policies differ, and diff, by their module.
+    let q = rego_policy(&max_boot_apps(2)).unwrap();
+    assert_ne!(p, q);
+    let n = max_boot_apps(3).len();
+    assert_eq!(
+        p.diff(&q).changes,
+        vec![format!("~ rego: {n} bytes -> {n} bytes")]
+    );
+    assert_eq!(plain.diff(&p).changes, vec![format!("+ rego: {n} bytes")]);
+    assert_eq!(p.diff(&plain).changes, vec![format!("- rego: {n} bytes")]);
+}
+
+#[test]
+fn policies_with_rego_and_the_engine_are_clone_send_and_sync() {
+    fn shared<T: Clone + Send + Sync + 'static>() {}
+    shared::<Policy>();
+    shared::<PolicySet>();
+    shared::<Engine>();
+    let c = gce();
+    let e = std::sync::Arc::new(rego_engine(c, &max_boot_apps(2)));
+    let verdicts: Vec<Verdict> = (0..2)
+        .map(|_| {
+            let e = e.clone();
+            let c = c.clone();
+            std::thread::spawn(move || e.appraise(&c, t0()))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(verdicts[0], verdicts[1]);
+    assert_eq!(verdicts[0].reasons[0].finding, Finding::OperatorRule);
 }

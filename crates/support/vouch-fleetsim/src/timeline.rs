@@ -379,6 +379,7 @@ fn cohort_policy(c: usize, sample: &Claims) -> Result<Policy, FleetError> {
         description: Some(format!("measured boot of cohort {name}")),
         selector: Selector::label("cohort", name),
         rules,
+        rego: None,
     })?)
 }
 
