@@ -6,7 +6,8 @@
 //! * Hosts with a non-affirming verdict are grouped by their causes
 //!   ([`vouch_appraisal::triage`]); a group reaches "likely update" at max(2, 5% of the
 //!   appraised hosts).
-//! * Per cohort (label `cohort`, else `role`, else everyone), values that no cohort peer
+//! * Per cohort (label `cohort`, else `role`, else everyone) of at least three hosts, values
+//!   that no cohort peer
 //!   shares and no reference covers are outliers ([`vouch_appraisal::outliers`]), reported
 //!   as "X seen on 1 of N hosts of cohort C; M measure Y, reference R".
 //! * Hosts that are not trusted and have no verdict (their evidence failed before appraisal,
@@ -21,6 +22,10 @@ use vouch_store::HostStatus;
 use crate::error::ApiError;
 use crate::fleet::fleet_claims;
 use crate::state::AppState;
+
+/// Smallest cohort whose hosts are compared with their peers: with fewer, every value is
+/// "seen on 1 host" and means nothing.
+const MIN_PEERS: usize = 3;
 
 /// The label naming a host's cohort for peer comparison.
 fn cohort_of(labels: &vouch_appraisal::Labels) -> String {
@@ -126,7 +131,7 @@ pub async fn triage(state: &AppState) -> Result<FleetTriage, ApiError> {
         cohorts.entry(cohort_of(&c.labels)).or_default().push(c);
     }
     let mut outliers = Vec::new();
-    for (name, members) in &cohorts {
+    for (name, members) in cohorts.iter().filter(|(_, m)| m.len() >= MIN_PEERS) {
         for o in vouch_appraisal::outliers(&engine, name, members) {
             outliers.push(o.to_string());
         }
