@@ -619,6 +619,7 @@ async fn evidence_inner(
             _ => None,
         };
         let verified = quote.as_ref().ok().cloned();
+        let mut derived = crate::engine::Derived::default();
         let policy = Policy {
             required: if ima_on {
                 &state.inner.ima_selection
@@ -629,7 +630,13 @@ async fn evidence_inner(
             ima: ima.as_ref().map(|o| o.reasons.as_slice()),
             firmware: state.inner.firmware.as_ref(),
             fleet: engine.as_deref().is_some_and(|e| {
-                crate::engine::selects(e, &current, verified.as_ref(), ev.event_log.as_deref())
+                crate::engine::selects(
+                    e,
+                    &current,
+                    verified.as_ref(),
+                    ev.event_log.as_deref(),
+                    &mut derived,
+                )
             }),
         };
         let mut out = appraise::appraise(
@@ -646,6 +653,7 @@ async fn evidence_inner(
             &current,
             &mut out,
             verified.as_ref(),
+            derived,
             now,
         )?;
         let ima_state = ima

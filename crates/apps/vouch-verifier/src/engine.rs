@@ -186,6 +186,14 @@ pub(crate) fn host_labels(host: &Host) -> Labels {
     labels
 }
 
+/// Claims derived before the evidence checks, kept so appraisal does not derive them again
+/// when the log the checks accept is the one they came from.
+#[derive(Debug, Default)]
+pub(crate) struct Derived {
+    log: Vec<u8>,
+    claims: Option<Claims>,
+}
+
 /// Does a policy select this host? Decided before the evidence checks (they skip the per-host
 /// baseline for fleet-managed hosts): with the labels of the claims the evidence's log (or the
 /// stored one) gives, else the host's own labels.
@@ -194,12 +202,21 @@ pub(crate) fn selects(
     host: &Host,
     quote: Option<&VerifiedQuote>,
     log: Option<&[u8]>,
+    derived: &mut Derived,
 ) -> bool {
-    let labels = quote
+    let claims = quote
         .zip(log.or(host.event_log.as_deref()))
-        .and_then(|(q, log)| Claims::derive(&host.name, host_labels(host), q, log).ok())
-        .map_or_else(|| host_labels(host), |c| c.labels);
-    engine.policies().select(&labels).is_ok()
+        .and_then(|(q, log)| {
+            let c = Claims::derive(&host.name, host_labels(host), q, log).ok()?;
+            derived.log = log.to_vec();
+            Some(c)
+        });
+    let selected = engine
+        .policies()
+        .select(claims.as_ref().map_or(&host_labels(host), |c| &c.labels))
+        .is_ok();
+    derived.claims = claims;
+    selected
 }
 
 fn demote(out: &mut Appraisal, before: &Host, reasons: Vec<String>) {
@@ -221,6 +238,7 @@ pub(crate) fn appraise(
     before: &Host,
     out: &mut Appraisal,
     quote: Option<&VerifiedQuote>,
+    derived: Derived,
     now: DateTime<Utc>,
 ) -> Result<FleetRecord, ApiError> {
     let mut record = FleetRecord::default();
@@ -240,7 +258,13 @@ pub(crate) fn appraise(
     if engine.is_none() && !write_claims {
         return Ok(record);
     }
-    let claims = match Claims::derive(&out.host.name, host_labels(&out.host), quote, log) {
+    let reuse = derived
+        .claims
+        .filter(|c| derived.log == log && c.labels == host_labels(&out.host));
+    let claims = match reuse.map_or_else(
+        || Claims::derive(&out.host.name, host_labels(&out.host), quote, log),
+        Ok,
+    ) {
         Ok(c) => c,
         Err(e) => {
             if out.host.status == HostStatus::Trusted
