@@ -8,7 +8,12 @@
 //! `GET /api/v1/hosts/{name}/history`, and signed attestation results for relying parties
 //! (`GET /api/v1/hosts/{name}/ear`, keys at `/.well-known/jwks.json`: see [`ear`]); the
 //! OpenAPI document at `/api/openapi.json` is generated from the handlers
-//! ([`routes::openapi`]), browsable at `/api/docs`.
+//! ([`routes::openapi`]), browsable at `/api/docs`. Fleet reference values (issue 4):
+//! policies and the reference store as versioned documents ([`fleet`]), learning, revocation
+//! and deprecation with the hosts affected, rollout campaigns ([`rollout`]), live triage
+//! ([`fleet_triage`]) and the fleet engine applied to every evidence of a host a policy
+//! selects (the `engine` module), with each host's claims and verdict stored in its
+//! attestation's transaction.
 //!
 //! # Trust assumptions
 //!
@@ -25,8 +30,10 @@
 //! * Evidence is trusted only after: the nonce was issued to this host, is unused and
 //!   unexpired (consumed atomically); the quote verifies with the stored AK over the raw
 //!   bytes and covers the configured PCRs; the TPM counters did not go backwards; the event
-//!   log replays to the quoted boot PCRs; PCRs and machine state equal the baseline. See
-//!   [`appraise`]. Malformed or oversized evidence is refused with a 4xx before anything is
+//!   log replays to the quoted boot PCRs; PCRs and machine state equal the baseline, or,
+//!   for a host a fleet policy selects, the engine's verdict over its claims is not
+//!   contraindicated (operator policies, reference values and Rego rules are trusted as the
+//!   admin API stored them). See [`appraise`]. Malformed or oversized evidence is refused with a 4xx before anything is
 //!   consumed or changed.
 //! * IMA (`ServeConfig::ima`, or a host with a runtime policy): the quote also covers
 //!   `sha256:10`; the agent sends its measurement list from the offset the verifier asks for,

@@ -126,6 +126,18 @@ pub async fn create(
             )));
         }
     }
+    // A candidate of another campaign would never be admitted by this one.
+    if let Some(other) = refs.named(&req.to).find_map(|r| match &r.state {
+        vouch_appraisal::RefState::Candidate { campaign } if campaign.as_deref() != Some(id) => {
+            Some(campaign.clone().unwrap_or_else(|| "no campaign".to_owned()))
+        }
+        _ => None,
+    }) {
+        return Err(ApiError::BadRequest(format!(
+            "release {:?} is a candidate of {other:?}, not of this campaign {id:?}: learn it with --candidate-for {id}",
+            req.to
+        )));
+    }
     let waves = if req.waves.is_empty() {
         vec![1, 20, 100]
     } else {

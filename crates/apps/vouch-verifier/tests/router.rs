@@ -1026,3 +1026,36 @@ async fn rollout_moves_only_in_order_and_every_step_is_a_new_audited_version() {
         ]
     );
 }
+
+#[tokio::test]
+async fn rollout_to_a_candidate_of_another_campaign_is_refused() {
+    let f = fixture().await;
+    let value = |id: &str, name: &str, digest: char, state: serde_json::Value| {
+        serde_json::json!({"id": id, "name": name, "component": "platform_firmware",
+            "slot": {"pcr": 0, "event_type": "EV_EFI_PLATFORM_FIRMWARE_BLOB", "ordinal": 0},
+            "digest": digest.to_string().repeat(64), "detail": null,
+            "selector": {"labels": {"cohort": "a"}},
+            "provenance": {"kind": "imported", "operator": "t", "at": "2026-01-01T00:00:00Z",
+                "source": null},
+            "valid_from": null, "valid_until": null, "state": state})
+    };
+    let refs = serde_json::json!({"refs": [
+        value("a1", "fw-1", 'a', serde_json::json!({"state": "active"})),
+        value("b1", "fw-2", 'b', serde_json::json!({"state": "candidate", "campaign": "other"})),
+    ]});
+    let (status, body) = put_json(&f, "/api/v1/references", &refs).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rollout = serde_json::json!({"selector": "cohort=a", "component": "platform_firmware",
+        "from": "fw-1", "to": "fw-2"});
+    let (status, body) = put_json(&f, "/api/v1/rollouts/r1", &rollout).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("candidate of \"other\""),
+        "{body}"
+    );
+    let (status, _) = put_json(&f, "/api/v1/rollouts/other", &rollout).await;
+    assert_eq!(status, StatusCode::OK, "the campaign it was learned for");
+}
