@@ -866,6 +866,17 @@ async fn post_json(
     .await
 }
 
+/// A platform-firmware reference value for cohort `a` (the JSON of `ReferenceValue`).
+fn ref_value(id: &str, name: &str, digest: char, state: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"id": id, "name": name, "component": "platform_firmware",
+        "slot": {"pcr": 0, "event_type": "EV_EFI_PLATFORM_FIRMWARE_BLOB", "ordinal": 0},
+        "digest": digest.to_string().repeat(64), "detail": null,
+        "selector": {"labels": {"cohort": "a"}},
+        "provenance": {"kind": "imported", "operator": "t", "at": "2026-01-01T00:00:00Z",
+            "source": null},
+        "valid_from": null, "valid_until": null, "state": state})
+}
+
 #[tokio::test]
 async fn fleet_operations_refuse_bad_requests_and_change_nothing() {
     let f = fixture().await;
@@ -941,16 +952,11 @@ async fn fleet_operations_refuse_bad_requests_and_change_nothing() {
 async fn rollout_moves_only_in_order_and_every_step_is_a_new_audited_version() {
     let f = fixture().await;
     // Two releases, stored as data (values need not be measured by anyone for this).
-    let value = |id: &str, name: &str, digest: char| {
-        serde_json::json!({"id": id, "name": name, "component": "platform_firmware",
-            "slot": {"pcr": 0, "event_type": "EV_EFI_PLATFORM_FIRMWARE_BLOB", "ordinal": 0},
-            "digest": digest.to_string().repeat(64), "detail": null,
-            "selector": {"labels": {"cohort": "a"}},
-            "provenance": {"kind": "imported", "operator": "t", "at": "2026-01-01T00:00:00Z",
-                "source": null},
-            "valid_from": null, "valid_until": null, "state": {"state": "active"}})
-    };
-    let refs = serde_json::json!({"refs": [value("a1", "fw-1", 'a'), value("b1", "fw-2", 'b')]});
+    let active = serde_json::json!({"state": "active"});
+    let refs = serde_json::json!({"refs": [
+        ref_value("a1", "fw-1", 'a', &active),
+        ref_value("b1", "fw-2", 'b', &active),
+    ]});
     let (status, body) = put_json(&f, "/api/v1/references", &refs).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let rollout = serde_json::json!({"selector": "cohort=a", "component": "platform_firmware",
@@ -1030,18 +1036,9 @@ async fn rollout_moves_only_in_order_and_every_step_is_a_new_audited_version() {
 #[tokio::test]
 async fn rollout_to_a_candidate_of_another_campaign_is_refused() {
     let f = fixture().await;
-    let value = |id: &str, name: &str, digest: char, state: serde_json::Value| {
-        serde_json::json!({"id": id, "name": name, "component": "platform_firmware",
-            "slot": {"pcr": 0, "event_type": "EV_EFI_PLATFORM_FIRMWARE_BLOB", "ordinal": 0},
-            "digest": digest.to_string().repeat(64), "detail": null,
-            "selector": {"labels": {"cohort": "a"}},
-            "provenance": {"kind": "imported", "operator": "t", "at": "2026-01-01T00:00:00Z",
-                "source": null},
-            "valid_from": null, "valid_until": null, "state": state})
-    };
     let refs = serde_json::json!({"refs": [
-        value("a1", "fw-1", 'a', serde_json::json!({"state": "active"})),
-        value("b1", "fw-2", 'b', serde_json::json!({"state": "candidate", "campaign": "other"})),
+        ref_value("a1", "fw-1", 'a', &serde_json::json!({"state": "active"})),
+        ref_value("b1", "fw-2", 'b', &serde_json::json!({"state": "candidate", "campaign": "other"})),
     ]});
     let (status, body) = put_json(&f, "/api/v1/references", &refs).await;
     assert_eq!(status, StatusCode::OK, "{body}");
