@@ -33,6 +33,7 @@
 
 use serde::Serialize;
 use vouch_tpm2::HashAlg;
+use vouch_wire::Reader;
 
 /// Deepest nesting followed (volume in a section in a file in a volume ...).
 pub const MAX_DEPTH: usize = 8;
@@ -138,33 +139,27 @@ fn guid(b: &[u8]) -> String {
     )
 }
 
-fn le16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at.checked_add(2)?)?
-        .try_into()
-        .ok()
-        .map(u16::from_le_bytes)
+/// A reader at `at` in `b` (structures sit at fixed offsets of their container).
+fn at(b: &[u8], at: usize) -> Option<Reader<'_>> {
+    b.get(at..).map(|rest| Reader::with_base(rest, at))
 }
 
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at.checked_add(4)?)?
-        .try_into()
-        .ok()
-        .map(u32::from_le_bytes)
+fn le16(b: &[u8], pos: usize) -> Option<u16> {
+    at(b, pos)?.u16_le().ok()
 }
 
-fn le64(b: &[u8], at: usize) -> Option<u64> {
-    b.get(at..at.checked_add(8)?)?
-        .try_into()
-        .ok()
-        .map(u64::from_le_bytes)
+fn le32(b: &[u8], pos: usize) -> Option<u32> {
+    at(b, pos)?.u32_le().ok()
 }
 
-fn le24(b: &[u8], at: usize) -> Option<usize> {
-    let s = b.get(at..at.checked_add(3)?)?;
-    match s {
-        [x, y, z] => Some(usize::from(*x) | (usize::from(*y) << 8) | (usize::from(*z) << 16)),
-        _ => None,
-    }
+fn le64(b: &[u8], pos: usize) -> Option<u64> {
+    at(b, pos)?.u64_le().ok()
+}
+
+/// The 24-bit little-endian sizes of FFS file and section headers.
+fn le24(b: &[u8], pos: usize) -> Option<usize> {
+    let [x, y, z] = at(b, pos)?.take::<3>().ok()?;
+    Some(usize::from(x) | (usize::from(y) << 8) | (usize::from(z) << 16))
 }
 
 fn align(n: usize, to: usize) -> Option<usize> {
