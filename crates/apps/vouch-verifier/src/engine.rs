@@ -105,23 +105,13 @@ pub(crate) async fn documents(state: &AppState) -> Result<Documents, ApiError> {
         );
         key.push((DOC_POLICY.to_owned(), d.id, d.version));
     }
-    let mut refs = RefStore::new();
-    if let Some(d) = store
-        .latest_appraisal_documents(DOC_REFERENCES)
-        .await?
-        .into_iter()
-        .find(|d| d.id == REFERENCES_ID)
-    {
-        refs = serde_json::from_value(d.json)
-            .map_err(|e| ApiError::internal(format!("stored reference store: {e}")))?;
-        key.push((DOC_REFERENCES.to_owned(), d.id, d.version));
+    let (refs, refs_version) = crate::fleet::load_refs(state).await?;
+    if let Some(v) = refs_version {
+        key.push((DOC_REFERENCES.to_owned(), REFERENCES_ID.to_owned(), v));
     }
-    let mut campaigns = Vec::new();
-    for d in store.latest_appraisal_documents(DOC_CAMPAIGN).await? {
-        let c: Campaign = serde_json::from_value(d.json)
-            .map_err(|e| ApiError::internal(format!("stored campaign {}: {e}", d.id)))?;
-        campaigns.push((c, d.version));
-        key.push((DOC_CAMPAIGN.to_owned(), d.id, d.version));
+    let campaigns = load_campaigns(state).await?;
+    for (c, v) in &campaigns {
+        key.push((DOC_CAMPAIGN.to_owned(), c.id().to_owned(), *v));
     }
     key.sort();
     Ok(Documents {
@@ -130,6 +120,21 @@ pub(crate) async fn documents(state: &AppState) -> Result<Documents, ApiError> {
         campaigns,
         key,
     })
+}
+
+/// The newest version of every rollout campaign, with its version.
+pub(crate) async fn load_campaigns(state: &AppState) -> Result<Vec<(Campaign, u32)>, ApiError> {
+    state
+        .store()
+        .latest_appraisal_documents(DOC_CAMPAIGN)
+        .await?
+        .into_iter()
+        .map(|d| {
+            serde_json::from_value(d.json)
+                .map(|c| (c, d.version))
+                .map_err(|e| ApiError::internal(format!("stored campaign {}: {e}", d.id)))
+        })
+        .collect()
 }
 
 impl Documents {

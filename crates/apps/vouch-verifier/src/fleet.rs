@@ -372,7 +372,6 @@ pub async fn learn(
         .iter()
         .map(|c| parse_component(c))
         .collect::<Result<Vec<_>, _>>()?;
-    let (entries, claims) = fleet_claims(state).await?;
     let now = Utc::now();
     let (proposal, minority, hosts) = match (&req.from_host, &req.from_cohort) {
         (Some(host), None) => {
@@ -382,15 +381,20 @@ pub async fn learn(
                         .into(),
                 )
             })?)?;
-            if !entries.iter().any(|e| &e.name == host) {
-                return Err(ApiError::NotFound(format!("no host named {host:?}")));
-            }
-            let c = claims.iter().find(|c| &c.host == host).ok_or_else(|| {
+            let h = state
+                .store()
+                .host_by_name(host)
+                .await?
+                .filter(|h| h.status != vouch_store::HostStatus::Removed)
+                .ok_or_else(|| ApiError::NotFound(format!("no host named {host:?}")))?;
+            let (json, _) = state.store().host_claims(h.id).await?.ok_or_else(|| {
                 ApiError::Conflict(format!(
                     "host {host:?} has no claims yet: it has not attested with an event log"
                 ))
             })?;
-            let p = learn_from_host(c, &components, &req.name, selector, now)
+            let c: Claims = serde_json::from_value(json)
+                .map_err(|e| ApiError::internal(format!("stored claims of {host}: {e}")))?;
+            let p = learn_from_host(&c, &components, &req.name, selector, now)
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?;
             (p, Vec::new(), 1)
         }
@@ -400,6 +404,7 @@ pub async fn learn(
                 Some(s) => parse_selector(s)?,
                 None => cohort_sel.clone(),
             };
+            let (_, claims) = fleet_claims(state).await?;
             let members: Vec<&Claims> = claims
                 .iter()
                 .filter(|c| cohort_sel.selects(&c.labels))

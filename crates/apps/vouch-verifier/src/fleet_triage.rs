@@ -124,8 +124,8 @@ pub async fn triage(state: &AppState) -> Result<FleetTriage, ApiError> {
         .iter()
         .filter(|v| v.status == Status::Affirming && v.reasons.is_empty())
         .count();
-    let docs = crate::engine::documents(state).await?;
-    let engine = Engine::new(PolicySet::new(Vec::new()), docs.refs, Vec::new());
+    let (refs, _) = crate::fleet::load_refs(state).await?;
+    let engine = Engine::new(PolicySet::new(Vec::new()), refs, Vec::new());
     let mut cohorts: BTreeMap<String, Vec<&Claims>> = BTreeMap::new();
     for c in &claims {
         cohorts.entry(cohort_of(&c.labels)).or_default().push(c);

@@ -16,6 +16,7 @@ use vouch_appraisal::{Campaign, CampaignState, Claims, RefStore};
 use vouch_store::{DOC_CAMPAIGN, DOC_REFERENCES, NewDocument};
 
 use crate::admin::Admin;
+use crate::engine::load_campaigns;
 use crate::error::ApiError;
 use crate::fleet::{
     REFERENCES_ID, deadline, fleet_claims, load_refs, next_version, parse_component, parse_selector,
@@ -73,12 +74,8 @@ fn view(c: &Campaign, version: u32, refs: &RefStore, claims: &[Claims]) -> Rollo
     }
 }
 
-async fn campaigns(state: &AppState) -> Result<Vec<(Campaign, u32)>, ApiError> {
-    Ok(crate::engine::documents(state).await?.campaigns)
-}
-
 async fn find(state: &AppState, id: &str) -> Result<(Campaign, u32), ApiError> {
-    campaigns(state)
+    load_campaigns(state)
         .await?
         .into_iter()
         .find(|(c, _)| c.id() == id)
@@ -89,7 +86,7 @@ async fn find(state: &AppState, id: &str) -> Result<(Campaign, u32), ApiError> {
 pub async fn list(state: &AppState) -> Result<Vec<RolloutView>, ApiError> {
     let (refs, _) = load_refs(state).await?;
     let (_, claims) = fleet_claims(state).await?;
-    Ok(campaigns(state)
+    Ok(load_campaigns(state)
         .await?
         .iter()
         .map(|(c, v)| view(c, *v, &refs, &claims))
@@ -146,7 +143,11 @@ pub async fn create(
     let salt = req.salt.clone().unwrap_or_else(|| id.to_owned());
     let c = Campaign::new(id, selector, component, &req.from, &req.to, waves, &salt)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if campaigns(state).await?.iter().any(|(x, _)| x.id() == id) {
+    if load_campaigns(state)
+        .await?
+        .iter()
+        .any(|(x, _)| x.id() == id)
+    {
         return Err(ApiError::Conflict(format!(
             "rollout campaign {id:?} exists"
         )));
