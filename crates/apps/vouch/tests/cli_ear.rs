@@ -5,24 +5,19 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
     reason = "test code: a failure here is a failed test"
 )]
 
-use std::process::Command;
+mod support;
 
 use chrono::Utc;
 use vouch_store::{Host, HostStatus};
 
 fn vouch_hosts(handle: &vouch_verifier::ServerHandle, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vouch"))
+    support::inproc::vouch(handle)
         .arg("hosts")
         .args(args)
-        .env("VOUCH_URL", handle.url())
-        .env("VOUCH_CA", handle.ca_path())
-        .env(
-            "VOUCH_TOKEN",
-            format!("@{}", handle.admin_token_path().display()),
-        )
         .output()
         .unwrap()
 }
@@ -55,20 +50,8 @@ async fn hosts_ear_prints_a_token_that_verifies_for_that_host_only() {
     );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
 
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(handle.ca_path()).unwrap()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .unwrap();
-    let jwks: serde_json::Value = http
-        .get(format!("{}/.well-known/jwks.json", handle.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keys = vouch_ear::VerificationKeys::from_jwks(&jwks).unwrap();
+    let keys =
+        support::inproc::jwks_keys(&handle.url(), &std::fs::read(handle.ca_path()).unwrap()).await;
     let now = u64::try_from(Utc::now().timestamp()).unwrap();
     let want = vouch_ear::Nonce::from_base64url(nonce).unwrap();
     let claims = vouch_ear::verify(&token, &keys, "web-1", Some(want.as_bytes()), now).unwrap();

@@ -13,48 +13,29 @@
     reason = "test code: a failure here is a failed test"
 )]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vouch_agent::{Agent, AgentConfig};
-use vouch_api::{AdminClient, HostStatus, HostSummary};
+use vouch_api::{AdminClient, HostStatus};
 use vouch_sim::{KeyPool, SimCa, SimTpm};
 use vouch_tpm::TpmSpec;
 
 const LOG: &[u8] = include_bytes!("../demo/qemu-ubuntu2004-1.bin");
 
-async fn wait_for(admin: &AdminClient, name: &str, want: HostStatus) -> HostSummary {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let hosts = admin.hosts().await.unwrap();
-        if let Some(h) = hosts.iter().find(|h| h.name == name && h.status == want) {
-            return h.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} never {want:?}: {hosts:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use support::inproc::wait_for;
 
 async fn ear_claims(
     admin: &AdminClient,
-    http: &reqwest::Client,
     url: &str,
+    ca_pem: &[u8],
     name: &str,
 ) -> vouch_ear::EarClaims {
     let token = admin.ear(name, None).await.unwrap();
-    let jwks: serde_json::Value = http
-        .get(format!("{url}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keys = vouch_ear::VerificationKeys::from_jwks(&jwks).unwrap();
+    let keys = support::inproc::jwks_keys(url, ca_pem).await;
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
     vouch_ear::verify(&token, &keys, name, None, now).unwrap()
 }
@@ -113,7 +94,7 @@ async fn engine_verdict_makes_a_simulated_host_untrusted_and_is_in_its_ear() {
 
     // No policy stored: trusted on its baseline; the EAR is built from the host state.
     wait_for(&admin, "sim-1", HostStatus::Trusted).await;
-    let claims = ear_claims(&admin, &http, &url, "sim-1").await;
+    let claims = ear_claims(&admin, &url, &ca_pem, "sim-1").await;
     assert_eq!(claims.status, vouch_appraisal::Status::Affirming);
     assert!(claims.appraisal().unwrap().policy_ids.is_empty());
 
@@ -140,7 +121,7 @@ async fn engine_verdict_makes_a_simulated_host_untrusted_and_is_in_its_ear() {
     admin.attest("sim-1").await.unwrap();
     let h = wait_for(&admin, "sim-1", HostStatus::Untrusted).await;
     assert!(!h.reasons.is_empty());
-    let claims = ear_claims(&admin, &http, &url, "sim-1").await;
+    let claims = ear_claims(&admin, &url, &ca_pem, "sim-1").await;
     assert_eq!(claims.status, vouch_appraisal::Status::Contraindicated);
     assert_eq!(
         claims.appraisal().unwrap().policy_ids,
@@ -214,7 +195,7 @@ async fn engine_verdict_makes_a_simulated_host_untrusted_and_is_in_its_ear() {
     assert!(resp.status().is_success(), "{:?}", resp.text().await);
     admin.attest("sim-1").await.unwrap();
     wait_for(&admin, "sim-1", HostStatus::Trusted).await;
-    let claims = ear_claims(&admin, &http, &url, "sim-1").await;
+    let claims = ear_claims(&admin, &url, &ca_pem, "sim-1").await;
     assert_eq!(claims.status, vouch_appraisal::Status::Affirming);
     assert_eq!(
         claims.appraisal().unwrap().policy_ids,

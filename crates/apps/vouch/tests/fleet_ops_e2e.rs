@@ -24,8 +24,10 @@
     reason = "test code: a failure here is a failed test"
 )]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,21 +41,30 @@ const LOG: &[u8] = include_bytes!("../demo/qemu-ubuntu2004-1.bin");
 const COHORT: &str = "c1";
 const HOSTS: usize = 6;
 
-struct Cli {
-    url: String,
-    token: String,
-    ca: PathBuf,
-}
+/// The operator CLI pointed at the verifier under test.
+struct Cli<'a>(&'a vouch_verifier::ServerHandle);
 
-impl Cli {
+impl Cli<'_> {
+    /// Run `vouch ARGS FILE` and require success.
+    fn with_file(&self, args: &[&str], file: &Path) -> std::process::Output {
+        let out = support::inproc::vouch(self.0)
+            .args(args)
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "vouch {args:?} {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// Run `vouch ARGS --json` against the verifier; parse its stdout.
     async fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"));
-        cmd.args(args)
-            .arg("--json")
-            .env("VOUCH_URL", &self.url)
-            .env("VOUCH_TOKEN", &self.token)
-            .env("VOUCH_CA", &self.ca);
+        let mut cmd = support::inproc::vouch(self.0);
+        cmd.args(args).arg("--json");
         let out = tokio::task::spawn_blocking(move || cmd.output())
             .await
             .unwrap()
@@ -69,21 +80,6 @@ impl Cli {
                 String::from_utf8_lossy(&out.stdout)
             )
         })
-    }
-}
-
-async fn wait_for(admin: &AdminClient, name: &str, want: HostStatus) -> HostSummary {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let hosts = admin.hosts().await.unwrap();
-        if let Some(h) = hosts.iter().find(|h| h.name == name && h.status == want) {
-            return h.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} never {want:?}: {hosts:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -192,22 +188,6 @@ fn start_host(
     }
 }
 
-async fn jwks_keys(url: &str, ca_pem: &[u8]) -> vouch_ear::VerificationKeys {
-    let http = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem).unwrap()])
-        .build()
-        .unwrap();
-    let jwks: serde_json::Value = http
-        .get(format!("{url}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    vouch_ear::VerificationKeys::from_jwks(&jwks).unwrap()
-}
-
 fn names(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
         .unwrap()
@@ -252,11 +232,7 @@ async fn update_day(database_url: Option<String>) {
     let ca_pem = std::fs::read(server.ca_path()).unwrap();
     let token = std::fs::read_to_string(server.admin_token_path()).unwrap();
     let admin = AdminClient::new(&url, &ca_pem, token.trim()).unwrap();
-    let cli = Cli {
-        url: url.clone(),
-        token: token.trim().to_owned(),
-        ca: server.ca_path().to_path_buf(),
-    };
+    let cli = Cli(&server);
 
     let new_fw = vouch_fleetsim::logedit::new_firmware(LOG, "fw-2.0 test").unwrap();
     let mut hosts: Vec<Host> = (0..HOSTS)
@@ -286,9 +262,9 @@ async fn update_day(database_url: Option<String>) {
         &ca_pem,
     );
     for h in &hosts {
-        wait_for(&admin, &h.name, HostStatus::Trusted).await;
+        support::inproc::wait_for(&admin, &h.name, HostStatus::Trusted).await;
     }
-    wait_for(&admin, "lab", HostStatus::Trusted).await;
+    support::inproc::wait_for(&admin, "lab", HostStatus::Trusted).await;
 
     // 1. Learn the cohort's values (quorum), store them, and a policy for the cohort. The
     //    firmware is its own release, so it can be rolled out and revoked on its own.
@@ -332,39 +308,15 @@ async fn update_day(database_url: Option<String>) {
         "selector": {"labels": {"cohort": COHORT}}, "rules": rules});
     let policy_file = root.join("policy.json");
     std::fs::write(&policy_file, policy.to_string()).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(["policy", "put"])
-        .arg(&policy_file)
-        .env("VOUCH_URL", &cli.url)
-        .env("VOUCH_TOKEN", &cli.token)
-        .env("VOUCH_CA", &cli.ca)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli.with_file(&["policy", "put"], &policy_file);
     // A version 2 that forbids a kernel parameter: the diff against the stored version 1.
     let mut v2 = policy.clone();
     v2["version"] = 2.into();
     v2["rules"][5]["cmdline"] = serde_json::json!({"forbid": ["init="]});
     let v2_file = root.join("policy-v2.json");
     std::fs::write(&v2_file, v2.to_string()).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(["policy", "diff"])
-        .arg(&v2_file)
-        .env("VOUCH_URL", &cli.url)
-        .env("VOUCH_TOKEN", &cli.token)
-        .env("VOUCH_CA", &cli.ca)
-        .output()
-        .unwrap();
+    let out = cli.with_file(&["policy", "diff"], &v2_file);
     let diff = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(diff.contains("version 1 -> 2"), "{diff}");
     assert!(diff.contains("kernel") && diff.contains("init="), "{diff}");
     for h in &hosts {
@@ -469,7 +421,7 @@ async fn update_day(database_url: Option<String>) {
     let early_ear = admin.ear(&hosts[early].name, None).await.unwrap();
     let early_claims = vouch_ear::verify(
         &early_ear,
-        &jwks_keys(&url, &ca_pem).await,
+        &support::inproc::jwks_keys(&url, &ca_pem).await,
         &hosts[early].name,
         None,
         u64::try_from(chrono::Utc::now().timestamp()).unwrap(),
@@ -571,7 +523,7 @@ async fn update_day(database_url: Option<String>) {
     let before = admin.ear(&good, None).await.unwrap();
     let rotated = cli.json(&["keys", "rotate-ear"]).await;
     assert_ne!(rotated["kid"], rotated["previous_kid"]);
-    let published = jwks_keys(&url, &ca_pem).await;
+    let published = support::inproc::jwks_keys(&url, &ca_pem).await;
     assert_eq!(published.len(), 2);
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
     let old_claims = vouch_ear::verify(&before, &published, &good, None, now).unwrap();
@@ -593,16 +545,6 @@ async fn update_day(database_url: Option<String>) {
 
     // 6. An operator rule in Rego the built-in model cannot express (a change freeze holding
     //    one host back), stored with the policy; a module that does not compile is refused.
-    let put = |file: &Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
-            .args(["policy", "put"])
-            .arg(file)
-            .env("VOUCH_URL", &cli.url)
-            .env("VOUCH_TOKEN", &cli.token)
-            .env("VOUCH_CA", &cli.ca)
-            .output()
-            .unwrap()
-    };
     let mut v2 = v2.clone();
     v2["rego"] = serde_json::json!({"module": format!(
         "package vouch\nimport rego.v1\n\
@@ -610,12 +552,7 @@ async fn update_day(database_url: Option<String>) {
            input.claims.host == \"{good}\"\n\
          }}\n")});
     std::fs::write(&v2_file, v2.to_string()).unwrap();
-    let out = put(&v2_file);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli.with_file(&["policy", "put"], &v2_file);
     let s = attest_now(&admin, &good).await;
     assert_eq!(s.status, HostStatus::Untrusted, "{:?}", s.reasons);
     assert!(
@@ -628,7 +565,11 @@ async fn update_day(database_url: Option<String>) {
     broken["rego"]["module"] = "package vouch\nimport rego.v1\ndeny contains x if {".into();
     let broken_file = root.join("policy-broken.json");
     std::fs::write(&broken_file, broken.to_string()).unwrap();
-    let out = put(&broken_file);
+    let out = support::inproc::vouch(&server)
+        .args(["policy", "put"])
+        .arg(&broken_file)
+        .output()
+        .unwrap();
     assert!(
         !out.status.success(),
         "a module that does not compile is refused"

@@ -1,3 +1,4 @@
 pub mod guest;
+pub mod inproc;
 pub mod swtpm;
 pub mod verifier;
