@@ -16,13 +16,9 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
-use vouch_agent::{Agent, AgentConfig};
 use vouch_api::{AdminClient, HostStatus};
-use vouch_sim::{KeyPool, SimCa, SimTpm};
-use vouch_tpm::TpmSpec;
+use vouch_sim::SimTpm;
 
 const LOG: &[u8] = include_bytes!("../demo/qemu-ubuntu2004-1.bin");
 
@@ -43,58 +39,18 @@ async fn ear_claims(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_verdict_makes_a_simulated_host_untrusted_and_is_in_its_ear() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let ca = Arc::new(SimCa::generate().unwrap());
-    let roots = root.join("ek-roots");
-    std::fs::create_dir_all(&roots).unwrap();
-    std::fs::write(roots.join("sim-ca.pem"), ca.cert_pem()).unwrap();
-    let keys = KeyPool::generate(2).unwrap();
-    let tpm_dir = root.join("host").join("tpm");
-    let mut tpm = SimTpm::builder()
-        .ca(ca.clone())
-        .ek_key(keys.key(0).unwrap().clone())
-        .ak_key(keys.key(1).unwrap().clone())
-        .create_dir(&tpm_dir)
-        .unwrap();
-    tpm.boot_with_event_log(LOG).unwrap();
-
-    let data_dir = root.join("verifier");
-    let mut config =
-        vouch_verifier::ServeConfig::new("127.0.0.1:0".parse().unwrap(), data_dir.clone());
-    config.ek_roots = Some(roots);
-    config.interval = Duration::from_secs(1);
-    config.long_poll = Duration::from_secs(1);
-    config.auto_approve = vec!["name=*".parse().unwrap()];
-    let server = vouch_verifier::serve(config).await.unwrap();
-    let url = server.url();
-    let ca_pem = std::fs::read(server.ca_path()).unwrap();
-    let token = std::fs::read_to_string(server.admin_token_path()).unwrap();
-    let admin = AdminClient::new(&url, &ca_pem, token.trim()).unwrap();
+    let fleet = support::inproc::SimFleet::start(tmp.path(), 1, None).await;
+    let (url, ca_pem, admin, keys) = (&fleet.url, &fleet.ca_pem, &fleet.admin, &fleet.keys);
+    let token = std::fs::read_to_string(fleet.server.admin_token_path()).unwrap();
     let http = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca_pem).unwrap()])
+        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem).unwrap()])
         .build()
         .unwrap();
-
-    let agent_dir = root.join("host").join("agent");
-    let tpm = vouch_tpm::open(&TpmSpec::Sim(tpm_dir.clone()), &agent_dir).unwrap();
-    let mut agent = Agent::new(
-        AgentConfig {
-            verifier: url.clone(),
-            verifier_ca_pem: ca_pem.clone(),
-            name: "sim-1".into(),
-            labels: BTreeMap::new(),
-            event_log: tpm_dir.join("binary_bios_measurements"),
-            state_dir: agent_dir,
-            max_attestations: None,
-        },
-        tpm,
-    )
-    .unwrap();
-    let agent = tokio::spawn(async move { agent.run().await });
+    let host = fleet.start_host(0, "sim-1", &[], LOG);
 
     // No policy stored: trusted on its baseline; the EAR is built from the host state.
-    wait_for(&admin, "sim-1", HostStatus::Trusted).await;
-    let claims = ear_claims(&admin, &url, &ca_pem, "sim-1").await;
+    wait_for(admin, "sim-1", HostStatus::Trusted).await;
+    let claims = ear_claims(admin, url, ca_pem, "sim-1").await;
     assert_eq!(claims.status, vouch_appraisal::Status::Affirming);
     assert!(claims.appraisal().unwrap().policy_ids.is_empty());
 
@@ -119,16 +75,17 @@ async fn engine_verdict_makes_a_simulated_host_untrusted_and_is_in_its_ear() {
         .unwrap();
     assert!(resp.status().is_success(), "{:?}", resp.text().await);
     admin.attest("sim-1").await.unwrap();
-    let h = wait_for(&admin, "sim-1", HostStatus::Untrusted).await;
+    let h = wait_for(admin, "sim-1", HostStatus::Untrusted).await;
     assert!(!h.reasons.is_empty());
-    let claims = ear_claims(&admin, &url, &ca_pem, "sim-1").await;
+    let claims = ear_claims(admin, url, ca_pem, "sim-1").await;
     assert_eq!(claims.status, vouch_appraisal::Status::Contraindicated);
     assert_eq!(
         claims.appraisal().unwrap().policy_ids,
         vec!["vouch:policy/fw@1".to_owned()]
     );
     // The verdict's reasons are the host's reasons.
-    let stored = server
+    let stored = fleet
+        .server
         .verifier()
         .state()
         .store()
@@ -136,7 +93,8 @@ async fn engine_verdict_makes_a_simulated_host_untrusted_and_is_in_its_ear() {
         .await
         .unwrap()
         .unwrap();
-    let (verdict, _) = server
+    let (verdict, _) = fleet
+        .server
         .verifier()
         .state()
         .store()
@@ -194,14 +152,14 @@ async fn engine_verdict_makes_a_simulated_host_untrusted_and_is_in_its_ear() {
         .unwrap();
     assert!(resp.status().is_success(), "{:?}", resp.text().await);
     admin.attest("sim-1").await.unwrap();
-    wait_for(&admin, "sim-1", HostStatus::Trusted).await;
-    let claims = ear_claims(&admin, &url, &ca_pem, "sim-1").await;
+    wait_for(admin, "sim-1", HostStatus::Trusted).await;
+    let claims = ear_claims(admin, url, ca_pem, "sim-1").await;
     assert_eq!(claims.status, vouch_appraisal::Status::Affirming);
     assert_eq!(
         claims.appraisal().unwrap().policy_ids,
         vec!["vouch:policy/fw@1".to_owned()]
     );
 
-    agent.abort();
-    server.shutdown().await;
+    host.task.abort();
+    fleet.server.shutdown().await;
 }

@@ -26,16 +26,14 @@
 
 mod support;
 
+use support::inproc::{SimFleet, SimHost};
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vouch_agent::{Agent, AgentConfig};
 use vouch_api::{AdminClient, HostStatus, HostSummary};
 use vouch_appraisal::{Campaign, Component, Selector};
-use vouch_sim::{KeyPool, SimCa, SimTpm};
-use vouch_tpm::TpmSpec;
 
 const LOG: &[u8] = include_bytes!("../demo/qemu-ubuntu2004-1.bin");
 const COHORT: &str = "c1";
@@ -122,7 +120,7 @@ async fn attest_now(admin: &AdminClient, name: &str) -> HostSummary {
 }
 
 /// Reboot the host's TPM with `log` and wait for its appraisal of the new boot.
-async fn reboot(admin: &AdminClient, host: &mut Host, log: &[u8]) -> HostSummary {
+async fn reboot(admin: &AdminClient, host: &mut SimHost, log: &[u8]) -> HostSummary {
     let reset = admin
         .host(&host.name)
         .await
@@ -133,59 +131,6 @@ async fn reboot(admin: &AdminClient, host: &mut Host, log: &[u8]) -> HostSummary
         .unwrap_or(0);
     host.tpm.boot_with_event_log(log).unwrap();
     attest_after(admin, &host.name, Some(reset)).await
-}
-
-struct Host {
-    name: String,
-    tpm: SimTpm,
-    task: tokio::task::JoinHandle<()>,
-}
-
-fn start_host(
-    root: &Path,
-    name: &str,
-    labels: &[(&str, &str)],
-    log: &[u8],
-    ca: &Arc<SimCa>,
-    keys: &KeyPool,
-    key_index: usize,
-    url: &str,
-    ca_pem: &[u8],
-) -> Host {
-    let tpm_dir = root.join(name).join("tpm");
-    let mut tpm = SimTpm::builder()
-        .ca(ca.clone())
-        .ek_key(keys.key(key_index).unwrap().clone())
-        .ak_key(keys.key(key_index + 1).unwrap().clone())
-        .create_dir(&tpm_dir)
-        .unwrap();
-    tpm.boot_with_event_log(log).unwrap();
-    let agent_dir = root.join(name).join("agent");
-    let handle = vouch_tpm::open(&TpmSpec::Sim(tpm_dir.clone()), &agent_dir).unwrap();
-    let mut agent = Agent::new(
-        AgentConfig {
-            verifier: url.to_owned(),
-            verifier_ca_pem: ca_pem.to_vec(),
-            name: name.to_owned(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<BTreeMap<_, _>>(),
-            event_log: tpm_dir.join("binary_bios_measurements"),
-            state_dir: agent_dir,
-            max_attestations: None,
-        },
-        handle,
-    )
-    .unwrap();
-    let task = tokio::spawn(async move {
-        let _ = agent.run().await;
-    });
-    Host {
-        name: name.to_owned(),
-        tpm,
-        task,
-    }
 }
 
 fn names(v: &serde_json::Value) -> Vec<String> {
@@ -213,58 +158,19 @@ async fn firmware_update_day_on_postgres() {
 async fn update_day(database_url: Option<String>) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let ca = Arc::new(SimCa::generate().unwrap());
-    let roots = root.join("ek-roots");
-    std::fs::create_dir_all(&roots).unwrap();
-    std::fs::write(roots.join("sim-ca.pem"), ca.cert_pem()).unwrap();
-    let keys = KeyPool::generate(2 * (HOSTS + 1)).unwrap();
-
-    let data_dir = root.join("verifier");
-    let mut config =
-        vouch_verifier::ServeConfig::new("127.0.0.1:0".parse().unwrap(), data_dir.clone());
-    config.ek_roots = Some(roots);
-    config.interval = Duration::from_secs(1);
-    config.long_poll = Duration::from_secs(1);
-    config.auto_approve = vec!["name=*".parse().unwrap()];
-    config.database_url = database_url;
-    let server = vouch_verifier::serve(config).await.unwrap();
-    let url = server.url();
-    let ca_pem = std::fs::read(server.ca_path()).unwrap();
-    let token = std::fs::read_to_string(server.admin_token_path()).unwrap();
-    let admin = AdminClient::new(&url, &ca_pem, token.trim()).unwrap();
-    let cli = Cli(&server);
+    let fleet = SimFleet::start(root, HOSTS + 1, database_url).await;
+    let (server, url, ca_pem, admin) = (&fleet.server, &fleet.url, &fleet.ca_pem, &fleet.admin);
+    let cli = Cli(server);
 
     let new_fw = vouch_fleetsim::logedit::new_firmware(LOG, "fw-2.0 test").unwrap();
-    let mut hosts: Vec<Host> = (0..HOSTS)
-        .map(|i| {
-            start_host(
-                root,
-                &format!("h{i}"),
-                &[("cohort", COHORT)],
-                LOG,
-                &ca,
-                &keys,
-                2 * i,
-                &url,
-                &ca_pem,
-            )
-        })
+    let mut hosts: Vec<SimHost> = (0..HOSTS)
+        .map(|i| fleet.start_host(i, &format!("h{i}"), &[("cohort", COHORT)], LOG))
         .collect();
-    let lab = start_host(
-        root,
-        "lab",
-        &[("role", "lab")],
-        &new_fw,
-        &ca,
-        &keys,
-        2 * HOSTS,
-        &url,
-        &ca_pem,
-    );
+    let lab = fleet.start_host(HOSTS, "lab", &[("role", "lab")], &new_fw);
     for h in &hosts {
-        support::inproc::wait_for(&admin, &h.name, HostStatus::Trusted).await;
+        support::inproc::wait_for(admin, &h.name, HostStatus::Trusted).await;
     }
-    support::inproc::wait_for(&admin, "lab", HostStatus::Trusted).await;
+    support::inproc::wait_for(admin, "lab", HostStatus::Trusted).await;
 
     // 1. Learn the cohort's values (quorum), store them, and a policy for the cohort. The
     //    firmware is its own release, so it can be rolled out and revoked on its own.
@@ -320,7 +226,7 @@ async fn update_day(database_url: Option<String>) {
     assert!(diff.contains("version 1 -> 2"), "{diff}");
     assert!(diff.contains("kernel") && diff.contains("init="), "{diff}");
     for h in &hosts {
-        let s = attest_now(&admin, &h.name).await;
+        let s = attest_now(admin, &h.name).await;
         assert_eq!(s.status, HostStatus::Trusted, "{}: {:?}", h.name, s.reasons);
     }
     let refs = cli.json(&["refs", "list"]).await;
@@ -394,7 +300,7 @@ async fn update_day(database_url: Option<String>) {
         "salt gives wave 1 = {wave1:?}; the test needs a canary and three later hosts"
     );
     for i in &wave1 {
-        let s = reboot(&admin, &mut hosts[*i], &new_fw).await;
+        let s = reboot(admin, &mut hosts[*i], &new_fw).await;
         assert_eq!(
             s.status,
             HostStatus::Trusted,
@@ -403,7 +309,7 @@ async fn update_day(database_url: Option<String>) {
         );
     }
     let early = later[0];
-    let s = reboot(&admin, &mut hosts[early], &new_fw).await;
+    let s = reboot(admin, &mut hosts[early], &new_fw).await;
     // Known firmware, not rolled out to it yet: flagged (warning), not contraindicated.
     assert_eq!(
         s.status,
@@ -421,7 +327,7 @@ async fn update_day(database_url: Option<String>) {
     let early_ear = admin.ear(&hosts[early].name, None).await.unwrap();
     let early_claims = vouch_ear::verify(
         &early_ear,
-        &support::inproc::jwks_keys(&url, &ca_pem).await,
+        &support::inproc::jwks_keys(url, ca_pem).await,
         &hosts[early].name,
         None,
         u64::try_from(chrono::Utc::now().timestamp()).unwrap(),
@@ -437,7 +343,7 @@ async fn update_day(database_url: Option<String>) {
 
     // 3. Everyone admitted; all but one straggler move; complete; revoke the old firmware.
     cli.json(&["rollout", "advance", "fw-upd"]).await;
-    let s = attest_now(&admin, &hosts[early].name).await;
+    let s = attest_now(admin, &hosts[early].name).await;
     assert_eq!(
         s.status,
         HostStatus::Trusted,
@@ -447,7 +353,7 @@ async fn update_day(database_url: Option<String>) {
     assert!(s.reasons.is_empty(), "admitted now: {:?}", s.reasons);
     let straggler = *later.last().unwrap();
     for &i in later.iter().filter(|&&i| i != early && i != straggler) {
-        let s = reboot(&admin, &mut hosts[i], &new_fw).await;
+        let s = reboot(admin, &mut hosts[i], &new_fw).await;
         assert_eq!(s.status, HostStatus::Trusted, "h{i}: {:?}", s.reasons);
     }
     let until = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
@@ -457,7 +363,7 @@ async fn update_day(database_url: Option<String>) {
     assert_eq!(done["state"], "completed");
     assert_eq!(done["new"], HOSTS - 1);
     assert_eq!(done["old"], 1);
-    let s = attest_now(&admin, &hosts[straggler].name).await;
+    let s = attest_now(admin, &hosts[straggler].name).await;
     assert_eq!(
         s.status,
         HostStatus::Trusted,
@@ -479,7 +385,7 @@ async fn update_day(database_url: Option<String>) {
         names(&revoked["hosts"]),
         vec![hosts[straggler].name.clone()]
     );
-    let s = attest_now(&admin, &hosts[straggler].name).await;
+    let s = attest_now(admin, &hosts[straggler].name).await;
     assert_eq!(s.status, HostStatus::Untrusted);
     assert!(
         s.reasons.iter().any(|r| r.contains("revoked")),
@@ -490,7 +396,7 @@ async fn update_day(database_url: Option<String>) {
     // 4. An implanted firmware volume on one host: isolated, an outlier of its cohort.
     let tampered = wave1[0];
     let implant = vouch_fleetsim::logedit::firmware_blob_changed(&new_fw).unwrap();
-    let s = reboot(&admin, &mut hosts[tampered], &implant).await;
+    let s = reboot(admin, &mut hosts[tampered], &implant).await;
     assert_eq!(s.status, HostStatus::Untrusted);
     assert!(
         s.reasons.iter().any(|r| r.contains("platform_firmware")),
@@ -523,7 +429,7 @@ async fn update_day(database_url: Option<String>) {
     let before = admin.ear(&good, None).await.unwrap();
     let rotated = cli.json(&["keys", "rotate-ear"]).await;
     assert_ne!(rotated["kid"], rotated["previous_kid"]);
-    let published = support::inproc::jwks_keys(&url, &ca_pem).await;
+    let published = support::inproc::jwks_keys(url, ca_pem).await;
     assert_eq!(published.len(), 2);
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
     let old_claims = vouch_ear::verify(&before, &published, &good, None, now).unwrap();
@@ -553,7 +459,7 @@ async fn update_day(database_url: Option<String>) {
          }}\n")});
     std::fs::write(&v2_file, v2.to_string()).unwrap();
     cli.with_file(&["policy", "put"], &v2_file);
-    let s = attest_now(&admin, &good).await;
+    let s = attest_now(admin, &good).await;
     assert_eq!(s.status, HostStatus::Untrusted, "{:?}", s.reasons);
     assert!(
         s.reasons.iter().any(|r| r.contains("change freeze CF-42")),
@@ -565,7 +471,7 @@ async fn update_day(database_url: Option<String>) {
     broken["rego"]["module"] = "package vouch\nimport rego.v1\ndeny contains x if {".into();
     let broken_file = root.join("policy-broken.json");
     std::fs::write(&broken_file, broken.to_string()).unwrap();
-    let out = support::inproc::vouch(&server)
+    let out = support::inproc::vouch(server)
         .args(["policy", "put"])
         .arg(&broken_file)
         .output()
@@ -579,5 +485,5 @@ async fn update_day(database_url: Option<String>) {
         h.task.abort();
     }
     lab.task.abort();
-    server.shutdown().await;
+    fleet.server.shutdown().await;
 }
