@@ -216,16 +216,11 @@ pub async fn rotate(
             .map_err(|e| ApiError::internal(format!("EAR key not saved: {e}")))?;
         *issuer = next;
         let published = issuer
-            .jwks()
-            .get("keys")
-            .and_then(serde_json::Value::as_array)
-            .map(|keys| {
-                keys.iter()
-                    .filter_map(|k| k.get("kid").and_then(serde_json::Value::as_str))
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+            .verification_keys(unix(now))
+            .map_err(|e| ApiError::internal(format!("EAR keys: {e}")))?
+            .kids()
+            .map(str::to_owned)
+            .collect();
         vouch_api::fleet::EarKeyRotated {
             kid: issuer.current_kid().to_owned(),
             previous_kid,
