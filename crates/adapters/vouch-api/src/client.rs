@@ -143,6 +143,66 @@ impl AdminClient {
         self.admin(Method::GET, "/api/v1/hosts").await
     }
 
+    /// Every host, removed ones included.
+    pub async fn all_hosts(&self) -> Result<Vec<HostSummary>, ClientError> {
+        self.admin(Method::GET, "/api/v1/hosts?all=true").await
+    }
+
+    /// Pending enrolments and recent refusals.
+    pub async fn enrolments(&self) -> Result<crate::EnrolmentsView, ClientError> {
+        self.admin(Method::GET, "/api/v1/enrolments").await
+    }
+
+    /// Let a removed host (its name and EK) enrol again; it waits for approval.
+    pub async fn readmit(&self, name: &str) -> Result<HostSummary, ClientError> {
+        self.admin(
+            Method::POST,
+            &format!("/api/v1/hosts/{}/readmit", encode(name)),
+        )
+        .await
+    }
+
+    /// Lift a finding that stays until cleared (a TPM state rollback).
+    pub async fn clear(&self, name: &str, reason: &str) -> Result<HostSummary, ClientError> {
+        let body = crate::ClearRequest {
+            reason: reason.to_owned(),
+        };
+        call(
+            &self.http,
+            Method::POST,
+            format!("{}/api/v1/hosts/{}/clear", self.base, encode(name)),
+            Some(&self.token),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Create an API token (shown once).
+    pub async fn create_token(
+        &self,
+        req: &crate::TokenRequest,
+    ) -> Result<crate::TokenCreated, ClientError> {
+        call(
+            &self.http,
+            Method::POST,
+            format!("{}/api/v1/tokens", self.base),
+            Some(&self.token),
+            Some(req),
+        )
+        .await
+    }
+
+    /// Every API token (without secrets).
+    pub async fn tokens(&self) -> Result<Vec<crate::TokenInfo>, ClientError> {
+        self.admin(Method::GET, "/api/v1/tokens").await
+    }
+
+    /// Revoke an API token by name.
+    pub async fn revoke_token(&self, name: &str) -> Result<crate::TokenInfo, ClientError> {
+        self.admin(Method::DELETE, &format!("/api/v1/tokens/{}", encode(name)))
+            .await
+    }
+
     /// One host, with history.
     pub async fn host(&self, name: &str) -> Result<HostDetail, ClientError> {
         self.admin(Method::GET, &format!("/api/v1/hosts/{}", encode(name)))
@@ -188,10 +248,19 @@ impl AdminClient {
             .await
     }
 
-    /// Allow a host to enrol without an EK certificate chain (audited).
-    pub async fn ek_override(&self, name: &str, reason: &str) -> Result<HostSummary, ClientError> {
+    /// Allow one TPM (by its EK name, hex) to enrol under a host name without an EK
+    /// certificate chain, until `expires_at` (RFC 3339; default 24 h) (audited).
+    pub async fn ek_override(
+        &self,
+        name: &str,
+        ek_name: &str,
+        reason: &str,
+        expires_at: Option<&str>,
+    ) -> Result<HostSummary, ClientError> {
         let body = EkOverrideRequest {
             reason: reason.to_owned(),
+            ek_name: Some(ek_name.to_owned()),
+            expires_at: expires_at.map(str::to_owned),
         };
         call(
             &self.http,

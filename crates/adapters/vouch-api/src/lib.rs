@@ -23,7 +23,15 @@
 //! | `POST /api/v1/ima/policies` | admin | IMA runtime policy JSON -> [`ImaPolicyCreated`] |
 //! | `POST /api/v1/hosts/{name}/ima-policy` | admin | [`ImaPolicyAssignment`] -> [`HostSummary`] |
 //! | `POST /api/v1/ima/assign` | admin | [`ImaPolicySelectorAssignment`] -> `[HostSummary]` |
-//! | `GET /api/openapi.json`, `/api/docs`, `/metrics`, `/healthz` | none | |
+//! | `POST /api/v1/hosts/{name}/readmit` | operator | -> [`HostSummary`] (a removed host may enrol again) |
+//! | `POST /api/v1/hosts/{name}/clear` | operator | [`ClearRequest`] -> [`HostSummary`] |
+//! | `GET /api/v1/enrolments` | reader | -> [`EnrolmentsView`] |
+//! | `POST /api/v1/tokens`, `GET /api/v1/tokens`, `DELETE /api/v1/tokens/{name}` | admin | [`TokenRequest`] -> [`TokenCreated`] |
+//! | `GET /metrics` | reader | Prometheus text |
+//! | `GET /api/openapi.json`, `/api/docs`, `/healthz`, `/readyz` | none | |
+//!
+//! Token roles: `reader` (GET routes, EARs, metrics), `operator` (every change to hosts and
+//! fleet documents), `admin` (tokens, EK overrides, EAR key rotation).
 //!
 //! Errors are `{"error": "..."}` ([`ApiErrorBody`]) with a 4xx/5xx status.
 //!
@@ -333,11 +341,102 @@ pub struct HostDetail {
     pub history: Vec<AttestationRecord>,
 }
 
-/// An operator's explicit permission to enrol a TPM without an EK certificate chain.
+/// An operator's explicit permission for one TPM (named by its EK) to enrol under one host
+/// name without an EK certificate chain, until it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EkOverrideRequest {
     /// Why (kept in the audit log).
     pub reason: String,
+    /// The TPM name of the EK allowed (hex, as `tpm2_readpublic` prints `name:`); no other
+    /// TPM can use the override. Required.
+    #[serde(default)]
+    pub ek_name: Option<String>,
+    /// When the override stops allowing anything (RFC 3339; default 24 hours, at most 30
+    /// days from now).
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// Body of `POST /api/v1/hosts/{name}/clear`: lift a finding that stays until an operator
+/// clears it (a TPM state rollback).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClearRequest {
+    /// Why the finding is acceptable (kept in the audit log).
+    pub reason: String,
+}
+
+/// Body of `POST /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// Unique name (the actor the audit log shows).
+    pub name: String,
+    /// `admin`, `operator` or `reader`.
+    pub role: String,
+    /// Expiry (RFC 3339), if any.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// An API token as listed (the token itself is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenInfo {
+    /// Name.
+    pub name: String,
+    /// `admin`, `operator` or `reader`.
+    pub role: String,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Expiry (RFC 3339), if any.
+    pub expires_at: Option<String>,
+}
+
+/// A new API token: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    /// The token's metadata.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// The bearer token.
+    pub token: String,
+}
+
+/// A pending (not yet activated) enrolment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PendingEnrolment {
+    /// Host name asked for.
+    pub name: String,
+    /// Source address.
+    pub source: String,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Expires (RFC 3339).
+    pub expires_at: String,
+    /// The EK certificate chained to an allowed root.
+    pub ek_chain_ok: bool,
+}
+
+/// A refused enrolment or rejected evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RefusalRecord {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Host name.
+    pub name: String,
+    /// `enrolment` or `evidence`.
+    pub kind: String,
+    /// Why.
+    pub reason: String,
+    /// Peer address.
+    pub peer: String,
+}
+
+/// `GET /api/v1/enrolments`: pending enrolments and recent refusals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EnrolmentsView {
+    /// Pending, newest first.
+    pub pending: Vec<PendingEnrolment>,
+    /// Refused enrolments and rejected evidence, newest first.
+    pub refused: Vec<RefusalRecord>,
 }
 
 /// A stored IMA runtime policy (stored once, by content, however many hosts use it).

@@ -56,10 +56,20 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 pub use model::{
-    AppraisalDocument, Attestation, AuditEntry, Baseline, BaselineSource, Counters, DOC_CAMPAIGN,
-    DOC_POLICY, DOC_REFERENCES, EkOverride, Enrolment, FleetEntry, FleetRecord, Host, HostStatus,
-    ImaContext, ImaPolicy, ImaState, Labels, NewDocument, NonceCheck, Pcrs, VerdictUpdate,
+    ApiToken, AppraisalDocument, Attestation, AuditEntry, Baseline, BaselineSource, Counters,
+    DOC_CAMPAIGN, DOC_POLICY, DOC_REFERENCES, EkOverride, Enrolment, FleetEntry, FleetRecord, Host,
+    HostStatus, ImaContext, ImaPolicy, ImaState, Labels, NewDocument, NonceCheck, Pcrs, Refusal,
+    Role, STALE_REASON, VerdictUpdate,
 };
+
+/// The status column as read: a stored `trusted` past its freshness limit reads `unreachable`
+/// (the SQL twin of [`Host::fresh_at`]; `$1` is now).
+macro_rules! effective_status {
+    () => {
+        "CASE WHEN h.status = 'trusted' AND (h.stale_after IS NULL OR h.stale_after <= $1) \
+         THEN 'unreachable' ELSE h.status END"
+    };
+}
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -169,7 +179,7 @@ macro_rules! host_columns {
     ak_public, ak_name, tpm_manufacturer, tpm_model, client_cert_sha256, approved_at, approved_by, \
     baseline, baseline_event_log, last_pcrs, last_machine_state, reset_count, restart_count, clock, \
     event_log, event_log_sha256, needs_event_log, interval_secs, next_due, stale_after, last_seen, \
-    last_good, created_at, updated_at, version"
+    last_good, created_at, updated_at, version, ek_name, hold_reason, pending_labels, readmitted_by"
     };
 }
 
@@ -209,6 +219,10 @@ macro_rules! bind_host {
             .bind($r.created_at)
             .bind($r.updated_at)
             .bind($r.version)
+            .bind(&$r.ek_name)
+            .bind(&$r.hold_reason)
+            .bind(&$r.pending_labels)
+            .bind(&$r.readmitted_by)
     };
 }
 
@@ -247,6 +261,22 @@ struct HostRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i64,
+    ek_name: Option<Vec<u8>>,
+    hold_reason: Option<String>,
+    pending_labels: Option<Json<Labels>>,
+    readmitted_by: Option<String>,
+}
+
+fn token_from_row(
+    (name, role, created_at, expires_at): (String, String, DateTime<Utc>, Option<DateTime<Utc>>),
+) -> Result<ApiToken> {
+    Ok(ApiToken {
+        role: Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("token role {role:?}")))?,
+        name,
+        created_at,
+        expires_at,
+    })
 }
 
 fn status_from(s: &str) -> Result<HostStatus> {
@@ -317,6 +347,10 @@ impl HostRow {
             created_at: ts(h.created_at),
             updated_at: ts(h.updated_at),
             version: h.version,
+            ek_name: h.ek_name.clone(),
+            hold_reason: h.hold_reason.clone(),
+            pending_labels: h.pending_labels.clone().map(Json),
+            readmitted_by: h.readmitted_by.clone(),
         })
     }
 
@@ -353,7 +387,12 @@ impl HostRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
-        })
+            ek_name: self.ek_name,
+            hold_reason: self.hold_reason,
+            pending_labels: self.pending_labels.map(|j| j.0),
+            readmitted_by: self.readmitted_by,
+        }
+        .fresh_at(Utc::now()))
     }
 }
 
@@ -373,6 +412,7 @@ struct EnrolmentRow {
     tpm_model: Option<String>,
     labels: Json<Labels>,
     created_at: DateTime<Utc>,
+    source: String,
 }
 
 impl EnrolmentRow {
@@ -393,6 +433,7 @@ impl EnrolmentRow {
             tpm_model: self.tpm_model,
             labels: self.labels.0,
             created_at: self.created_at,
+            source: self.source,
         })
     }
 }
@@ -532,7 +573,8 @@ const UPDATE_HOST: &str = "UPDATE hosts SET name = $2, status = $3, reasons = $4
     last_machine_state = $19, reset_count = $20, restart_count = $21, clock = $22, \
     event_log = $23, event_log_sha256 = $24, needs_event_log = $25, interval_secs = $26, \
     next_due = $27, stale_after = $28, last_seen = $29, last_good = $30, created_at = $31, \
-    updated_at = $32, version = $33 WHERE id = $1 AND version = $34";
+    updated_at = $32, version = $33, ek_name = $34, hold_reason = $35, pending_labels = $36, \
+    readmitted_by = $37 WHERE id = $1 AND version = $38";
 
 impl Store {
     /// Open (creating if needed) the SQLite database at `path` in WAL mode with full
@@ -610,7 +652,7 @@ impl Store {
             "INSERT INTO hosts (",
             host_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)"
+             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37)"
         );
         let done = with_pool!(self, |p| bind_host!(sqlx::query(SQL), row)
             .execute(p)
@@ -786,6 +828,45 @@ impl Store {
         row.map(HostRow::into_host).transpose()
     }
 
+    /// The host (removed ones included: their tombstone keeps the EK) whose EK has this TPM
+    /// name.
+    pub async fn host_by_ek_name(&self, ek_name: &[u8]) -> Result<Option<Host>> {
+        const SQL: &str = concat!("SELECT ", host_columns!(), " FROM hosts WHERE ek_name = $1");
+        let row: Option<HostRow> = with_pool!(self, |p| sqlx::query_as(SQL)
+            .bind(ek_name)
+            .fetch_optional(p)
+            .await)?;
+        row.map(HostRow::into_host).transpose()
+    }
+
+    /// Ids and EK public areas of hosts written before EK names were recorded.
+    pub async fn hosts_without_ek_name(&self) -> Result<Vec<(Uuid, Vec<u8>)>> {
+        Ok(with_pool!(self, |p| sqlx::query_as(
+            "SELECT id, ek_public FROM hosts WHERE ek_name IS NULL"
+        )
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Record a host's EK name (only where none is recorded yet).
+    pub async fn set_ek_name(&self, id: Uuid, ek_name: &[u8]) -> Result<()> {
+        let done = with_pool!(self, |p| sqlx::query(
+            "UPDATE hosts SET ek_name = $2 WHERE id = $1 AND ek_name IS NULL"
+        )
+        .bind(id)
+        .bind(ek_name)
+        .execute(p)
+        .await
+        .map(|_| ()));
+        done.map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Duplicate("EK")
+            } else {
+                e.into()
+            }
+        })
+    }
+
     /// All hosts by name; removed ones only if asked.
     pub async fn list_hosts(&self, include_removed: bool) -> Result<Vec<Host>> {
         const SQL: &str = concat!(
@@ -872,13 +953,18 @@ impl Store {
         .map(|r| r.rows_affected()))?)
     }
 
-    /// Number of hosts per status (every status, zero included).
+    /// Number of hosts per status as of now (every status, zero included; a trusted host past
+    /// its freshness limit counts as unreachable).
     pub async fn count_by_status(&self) -> Result<Vec<(HostStatus, i64)>> {
-        let rows: Vec<(String, i64)> = with_pool!(self, |p| sqlx::query_as(
-            "SELECT status, COUNT(*) FROM hosts GROUP BY status"
-        )
-        .fetch_all(p)
-        .await)?;
+        const SQL: &str = concat!(
+            "SELECT s, COUNT(*) FROM (SELECT ",
+            effective_status!(),
+            " AS s FROM hosts h) e GROUP BY s"
+        );
+        let rows: Vec<(String, i64)> = with_pool!(self, |p| sqlx::query_as(SQL)
+            .bind(ts(Utc::now()))
+            .fetch_all(p)
+            .await)?;
         let mut out: Vec<(HostStatus, i64)> = HostStatus::ALL.iter().map(|s| (*s, 0)).collect();
         for (status, n) in rows {
             let status = status_from(&status)?;
@@ -969,8 +1055,8 @@ impl Store {
         with_pool!(self, |p| sqlx::query(
             "INSERT INTO enrolments (id, host_name, secret_sha256, expires_at, ek_public, \
              ek_cert, ek_chain_ok, ek_override_by, ak_public, ak_name, tpm_manufacturer, \
-             tpm_model, labels, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             tpm_model, labels, created_at, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         )
         .bind(e.id)
         .bind(&e.host_name)
@@ -986,6 +1072,7 @@ impl Store {
         .bind(&e.tpm_model)
         .bind(Json(&e.labels))
         .bind(ts(e.created_at))
+        .bind(&e.source)
         .execute(p)
         .await
         .map(|_| ()))?;
@@ -998,7 +1085,7 @@ impl Store {
         let row: Option<EnrolmentRow> = with_pool!(self, |p| sqlx::query_as(
             "DELETE FROM enrolments WHERE id = $1 RETURNING id, host_name, secret_sha256, \
              expires_at, ek_public, ek_cert, ek_chain_ok, ek_override_by, ak_public, ak_name, \
-             tpm_manufacturer, tpm_model, labels, created_at"
+             tpm_manufacturer, tpm_model, labels, created_at, source"
         )
         .bind(id)
         .fetch_optional(p)
@@ -1006,42 +1093,152 @@ impl Store {
         row.map(EnrolmentRow::into_enrolment).transpose()
     }
 
-    /// Allow (or re-allow) a host name to enrol without a valid EK chain.
+    /// Allow (or re-allow) one EK to enrol under a host name without a valid EK chain, until
+    /// the override expires.
     pub async fn set_ek_override(&self, o: &EkOverride) -> Result<()> {
         with_pool!(self, |p| sqlx::query(
-            "INSERT INTO ek_overrides (host_name, actor, reason, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (host_name) DO UPDATE SET \
-             actor = excluded.actor, reason = excluded.reason, created_at = excluded.created_at"
+            "INSERT INTO ek_overrides (host_name, actor, reason, created_at, ek_name, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (host_name) DO UPDATE SET \
+             actor = excluded.actor, reason = excluded.reason, created_at = excluded.created_at, \
+             ek_name = excluded.ek_name, expires_at = excluded.expires_at"
         )
         .bind(&o.host_name)
         .bind(&o.actor)
         .bind(&o.reason)
         .bind(ts(o.created_at))
+        .bind(&o.ek_name)
+        .bind(o.expires_at.map(ts))
         .execute(p)
         .await
         .map(|_| ()))?;
         Ok(())
     }
 
-    /// The EK override for a host name, if any.
+    /// The EK override for a host name, if any (expired ones too: [`EkOverride::allows`]
+    /// decides).
     pub async fn ek_override(&self, host_name: &str) -> Result<Option<EkOverride>> {
-        let row: Option<(String, String, String, DateTime<Utc>)> = with_pool!(self, |p| {
+        type Row = (
+            String,
+            String,
+            String,
+            DateTime<Utc>,
+            Option<Vec<u8>>,
+            Option<DateTime<Utc>>,
+        );
+        let row: Option<Row> = with_pool!(self, |p| {
             sqlx::query_as(
-                "SELECT host_name, actor, reason, created_at FROM ek_overrides \
-                 WHERE host_name = $1",
+                "SELECT host_name, actor, reason, created_at, ek_name, expires_at \
+                 FROM ek_overrides WHERE host_name = $1",
             )
             .bind(host_name)
             .fetch_optional(p)
             .await
         })?;
-        Ok(
-            row.map(|(host_name, actor, reason, created_at)| EkOverride {
+        Ok(row.map(
+            |(host_name, actor, reason, created_at, ek_name, expires_at)| EkOverride {
                 host_name,
+                ek_name,
                 actor,
                 reason,
                 created_at,
-            }),
+                expires_at,
+            },
+        ))
+    }
+
+    /// Pending enrolments from `source` that have not expired.
+    pub async fn pending_enrolments_from(&self, source: &str, now: DateTime<Utc>) -> Result<i64> {
+        let (n,): (i64,) = with_pool!(self, |p| sqlx::query_as(
+            "SELECT COUNT(*) FROM enrolments WHERE source = $1 AND expires_at > $2"
         )
+        .bind(source)
+        .bind(ts(now))
+        .fetch_one(p)
+        .await)?;
+        Ok(n)
+    }
+
+    /// Pending enrolments that have not expired, newest first (at most `limit`).
+    pub async fn pending_enrolments(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Enrolment>> {
+        let rows: Vec<EnrolmentRow> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT id, host_name, secret_sha256, expires_at, ek_public, ek_cert, ek_chain_ok, \
+             ek_override_by, ak_public, ak_name, tpm_manufacturer, tpm_model, labels, created_at, \
+             source FROM enrolments WHERE expires_at > $1 ORDER BY created_at DESC LIMIT $2"
+        )
+        .bind(ts(now))
+        .bind(i64::from(limit))
+        .fetch_all(p)
+        .await)?;
+        rows.into_iter().map(EnrolmentRow::into_enrolment).collect()
+    }
+
+    // ---- refusals ----
+
+    /// Record a refused enrolment or rejected evidence, keeping the newest `keep` overall.
+    pub async fn record_refusal(&self, r: &Refusal, keep: u32) -> Result<()> {
+        with_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO refusals (at, host_name, kind, reason, peer) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(ts(r.at))
+            .bind(&r.host_name)
+            .bind(&r.kind)
+            .bind(&r.reason)
+            .bind(&r.peer)
+            .execute(p)
+            .await?;
+            sqlx::query(
+                "DELETE FROM refusals WHERE id NOT IN \
+                 (SELECT id FROM refusals ORDER BY id DESC LIMIT $1)",
+            )
+            .bind(i64::from(keep))
+            .execute(p)
+            .await?;
+            Ok::<_, sqlx::Error>(())
+        })?;
+        Ok(())
+    }
+
+    /// The newest refusals, newest first (at most `limit`).
+    pub async fn refusals(&self, limit: u32) -> Result<Vec<Refusal>> {
+        let rows: Vec<(DateTime<Utc>, String, String, String, String)> =
+            with_pool!(self, |p| sqlx::query_as(
+                "SELECT at, host_name, kind, reason, peer FROM refusals ORDER BY id DESC LIMIT $1"
+            )
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, host_name, kind, reason, peer)| Refusal {
+                at,
+                host_name,
+                kind,
+                reason,
+                peer,
+            })
+            .collect())
+    }
+
+    // ---- readiness ----
+
+    /// Prove the store takes writes: upsert this replica's heartbeat row.
+    pub async fn heartbeat(&self, replica: &str, now: DateTime<Utc>) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO replica_heartbeats (replica, at) VALUES ($1, $2) \
+             ON CONFLICT (replica) DO UPDATE SET at = excluded.at"
+        )
+        .bind(replica)
+        .bind(ts(now))
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
     }
 
     // ---- history ----
@@ -1108,7 +1305,36 @@ impl Store {
             .collect())
     }
 
-    // ---- admin tokens ----
+    // ---- API tokens ----
+
+    /// Store an API token by its SHA-256 (see [`sha256`]). Names are unique
+    /// ([`StoreError::Duplicate`]).
+    pub async fn add_token(&self, token: &ApiToken, token_sha256: &[u8; 32]) -> Result<Uuid> {
+        let id = Uuid::new_v4();
+        let done = with_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO admin_tokens (id, name, token_sha256, created_at, role, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(&token.name)
+            .bind(token_sha256.as_slice())
+            .bind(ts(token.created_at))
+            .bind(token.role.as_str())
+            .bind(token.expires_at.map(ts))
+            .execute(p)
+            .await
+            .map(|_| ())
+        });
+        done.map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Duplicate("token")
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(id)
+    }
 
     /// Store an admin token by its SHA-256 (see [`sha256`]).
     pub async fn add_admin_token(
@@ -1117,44 +1343,65 @@ impl Store {
         token_sha256: &[u8; 32],
         now: DateTime<Utc>,
     ) -> Result<Uuid> {
-        let id = Uuid::new_v4();
-        let done = with_pool!(self, |p| {
-            sqlx::query(
-            "INSERT INTO admin_tokens (id, name, token_sha256, created_at) VALUES ($1, $2, $3, $4)"
+        self.add_token(
+            &ApiToken {
+                name: name.to_owned(),
+                role: Role::Admin,
+                created_at: now,
+                expires_at: None,
+            },
+            token_sha256,
         )
-        .bind(id)
-        .bind(name)
+        .await
+    }
+
+    /// The token with this SHA-256, if one exists (expired ones too: the caller decides).
+    pub async fn token(&self, token_sha256: &[u8; 32]) -> Result<Option<ApiToken>> {
+        type Row = (String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+        let row: Option<Row> =
+            with_pool!(self, |p| {
+                sqlx::query_as(
+            "SELECT name, role, created_at, expires_at FROM admin_tokens WHERE token_sha256 = $1"
+        )
         .bind(token_sha256.as_slice())
-        .bind(ts(now))
+        .fetch_optional(p)
+        .await
+            })?;
+        row.map(token_from_row).transpose()
+    }
+
+    /// Every token, by name.
+    pub async fn tokens(&self) -> Result<Vec<ApiToken>> {
+        type Row = (String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+        let rows: Vec<Row> = with_pool!(self, |p| sqlx::query_as(
+            "SELECT name, role, created_at, expires_at FROM admin_tokens ORDER BY name"
+        )
+        .fetch_all(p)
+        .await)?;
+        rows.into_iter().map(token_from_row).collect()
+    }
+
+    /// Delete the token named `name`; false when there is none.
+    pub async fn revoke_token(&self, name: &str) -> Result<bool> {
+        let n = with_pool!(self, |p| sqlx::query(
+            "DELETE FROM admin_tokens WHERE name = $1"
+        )
+        .bind(name)
         .execute(p)
         .await
-        .map(|_| ())
-        });
-        done.map_err(|e| {
-            if unique_violation(&e) {
-                StoreError::Duplicate("admin token")
-            } else {
-                e.into()
-            }
-        })?;
-        Ok(id)
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
     }
 
     /// The name of the admin token with this SHA-256, if one exists.
     pub async fn admin_token_name(&self, token_sha256: &[u8; 32]) -> Result<Option<String>> {
-        let row: Option<(String,)> = with_pool!(self, |p| sqlx::query_as(
-            "SELECT name FROM admin_tokens WHERE token_sha256 = $1"
-        )
-        .bind(token_sha256.as_slice())
-        .fetch_optional(p)
-        .await)?;
-        Ok(row.map(|(n,)| n))
+        Ok(self.token(token_sha256).await?.map(|t| t.name))
     }
 
     /// How many admin tokens exist.
     pub async fn admin_token_count(&self) -> Result<i64> {
         let (n,): (i64,) = with_pool!(self, |p| sqlx::query_as(
-            "SELECT COUNT(*) FROM admin_tokens"
+            "SELECT COUNT(*) FROM admin_tokens WHERE role = 'admin'"
         )
         .fetch_one(p)
         .await)?;
@@ -1418,27 +1665,31 @@ impl Store {
             Uuid,
             String,
             String,
+            Option<DateTime<Utc>>,
             Json<Vec<String>>,
             Json<Labels>,
             Option<Json<serde_json::Value>>,
             Option<Json<serde_json::Value>>,
         );
         let rows: Vec<Row> = with_pool!(self, |p| sqlx::query_as(
-            "SELECT h.id, h.name, h.status, h.reasons, h.labels, c.claims, v.verdict \
-             FROM hosts h LEFT JOIN host_claims c ON c.host_id = h.id \
+            "SELECT h.id, h.name, h.status, h.stale_after, h.reasons, h.labels, c.claims, \
+             v.verdict FROM hosts h LEFT JOIN host_claims c ON c.host_id = h.id \
              LEFT JOIN host_verdicts v ON v.host_id = h.id \
              WHERE h.status <> 'removed' ORDER BY h.name"
         )
         .fetch_all(p)
         .await)?;
+        let now = Utc::now();
         rows.into_iter()
             .map(
-                |(host_id, name, status, reasons, labels, claims, verdict)| {
+                |(host_id, name, status, stale_after, reasons, labels, claims, verdict)| {
+                    let (status, reasons) =
+                        model::fresh_status(status_from(&status)?, stale_after, reasons.0, now);
                     Ok(FleetEntry {
                         host_id,
                         name,
-                        status: status_from(&status)?,
-                        reasons: reasons.0,
+                        status,
+                        reasons,
                         labels: labels.0,
                         claims: claims.map(|c| c.0),
                         verdict: verdict.map(|v| v.0),

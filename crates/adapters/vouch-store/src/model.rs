@@ -169,6 +169,56 @@ pub struct Host {
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version: [`crate::Store::update_host`] refuses a stale copy.
     pub version: i64,
+    /// The EK's TPM name (nameAlg + digest of its public area): unique across hosts, so one
+    /// TPM has one identity. `None` only on rows written before it was recorded.
+    pub ek_name: Option<Vec<u8>>,
+    /// A finding that stays until an operator clears it (a TPM state rollback): while set,
+    /// every appraisal of the host is untrusted with this reason.
+    pub hold_reason: Option<String>,
+    /// Labels the host asked for at a re-enrolment, waiting for an operator's approval.
+    pub pending_labels: Option<Labels>,
+    /// The operator who re-admitted this removed host (a tombstone lets nobody enrol under
+    /// its name or EK until then).
+    pub readmitted_by: Option<String>,
+}
+
+/// Reason a trusted host reads as unreachable once its last good appraisal is older than its
+/// freshness limit (two intervals).
+pub const STALE_REASON: &str = "no valid evidence within two attestation intervals";
+
+impl Host {
+    /// True when the host is trusted *now*: its stored status is trusted and its freshness
+    /// limit (`stale_after`) has not passed. A missing limit is never fresh.
+    #[must_use]
+    pub fn trusted_at(&self, now: DateTime<Utc>) -> bool {
+        self.status == HostStatus::Trusted && self.stale_after.is_some_and(|t| now < t)
+    }
+
+    /// The host as of `now`: a stored `trusted` whose freshness limit has passed reads
+    /// `unreachable` ([`STALE_REASON`]). Applied to every host the store returns, so no
+    /// reader (list, show, EAR, metrics, the agent's own status) can report a verdict older
+    /// than its limit, whether or not the sweep that persists the change has run or could
+    /// write.
+    #[must_use]
+    pub fn fresh_at(mut self, now: DateTime<Utc>) -> Self {
+        let reasons = core::mem::take(&mut self.reasons);
+        (self.status, self.reasons) = fresh_status(self.status, self.stale_after, reasons, now);
+        self
+    }
+}
+
+/// A stored status and its reasons as of `now` (see [`Host::fresh_at`]).
+pub(crate) fn fresh_status(
+    status: HostStatus,
+    stale_after: Option<DateTime<Utc>>,
+    reasons: Vec<String>,
+    now: DateTime<Utc>,
+) -> (HostStatus, Vec<String>) {
+    if status == HostStatus::Trusted && !stale_after.is_some_and(|t| now < t) {
+        (HostStatus::Unreachable, vec![STALE_REASON.to_owned()])
+    } else {
+        (status, reasons)
+    }
 }
 
 impl Host {
@@ -214,6 +264,10 @@ impl Host {
             created_at: now,
             updated_at: now,
             version: 0,
+            ek_name: None,
+            hold_reason: None,
+            pending_labels: None,
+            readmitted_by: None,
         }
     }
 }
@@ -249,19 +303,104 @@ pub struct Enrolment {
     pub labels: Labels,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// The source address that asked (pending enrolments are capped per source).
+    pub source: String,
 }
 
-/// An operator's permission for one host name to enrol without a valid EK chain.
+/// An operator's permission for one TPM (its EK) to enrol under one host name without a
+/// valid EK chain, until it expires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EkOverride {
     /// Host name.
     pub host_name: String,
+    /// The EK's TPM name the override is for: no other TPM can use it. `None` only on
+    /// overrides recorded before overrides were bound to an EK; such an override allows
+    /// nothing.
+    pub ek_name: Option<Vec<u8>>,
     /// Who allowed it.
     pub actor: String,
     /// Why.
     pub reason: String,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// After this the override allows nothing. `None` only on legacy overrides (which allow
+    /// nothing either).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl EkOverride {
+    /// True when this override lets the TPM with EK name `ek_name` enrol at `now`.
+    #[must_use]
+    pub fn allows(&self, ek_name: &[u8], now: DateTime<Utc>) -> bool {
+        self.ek_name.as_deref() == Some(ek_name) && self.expires_at.is_some_and(|t| now < t)
+    }
+}
+
+/// A role an API token carries; each role can do what the ones below it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads what a relying party needs: host status, EARs, metrics, fleet views.
+    Reader,
+    /// Runs the fleet: approves, attests, removes hosts, manages references and rollouts.
+    Operator,
+    /// Everything, including tokens, EK overrides and key rotation.
+    Admin,
+}
+
+impl Role {
+    /// Every role, least first.
+    pub const ALL: [Self; 3] = [Self::Reader, Self::Operator, Self::Admin];
+
+    /// The stored (and wire) name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Reader => "reader",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parse a stored name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl core::fmt::Display for Role {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An API token as stored (the token itself never is: only its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Unique name (the actor in the audit log).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// After this it is refused.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A refused enrolment or rejected evidence, kept for operators (`vouch hosts list --all`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The host name asked for (or the host's name).
+    pub host_name: String,
+    /// `enrolment` or `evidence`.
+    pub kind: String,
+    /// Why.
+    pub reason: String,
+    /// The peer address.
+    pub peer: String,
 }
 
 /// What consuming a nonce found.

@@ -452,6 +452,7 @@ async fn enrolment_is_single_use(db: Db) {
         tpm_model: None,
         labels: BTreeMap::from([("role".into(), "edge".into())]),
         created_at: t,
+        source: "192.0.2.7".into(),
     };
     db.store.insert_enrolment(&e).await.unwrap();
     assert_eq!(
@@ -511,14 +512,173 @@ async fn ek_override_is_kept_and_replaced(db: Db) {
     assert!(db.store.ek_override("a").await.unwrap().is_none());
     let mut o = EkOverride {
         host_name: "a".into(),
+        ek_name: Some(vec![0, 0x0b, 1, 2]),
         actor: "ops".into(),
         reason: "no EK cert on this board".into(),
         created_at: t,
+        expires_at: Some(t + Duration::hours(1)),
     };
     db.store.set_ek_override(&o).await.unwrap();
     o.actor = "ops2".into();
     db.store.set_ek_override(&o).await.unwrap();
-    assert_eq!(db.store.ek_override("a").await.unwrap(), Some(o));
+    let read = db.store.ek_override("a").await.unwrap().unwrap();
+    assert_eq!(read, o);
+    // It allows exactly its EK, and only until it expires.
+    assert!(read.allows(&[0, 0x0b, 1, 2], t));
+    assert!(!read.allows(&[0, 0x0b, 1, 3], t));
+    assert!(!read.allows(&[0, 0x0b, 1, 2], t + Duration::hours(2)));
+    // A legacy override (no EK, no expiry) allows nothing.
+    let legacy = EkOverride {
+        ek_name: None,
+        expires_at: None,
+        ..o
+    };
+    assert!(!legacy.allows(&[0, 0x0b, 1, 2], t));
+}
+
+async fn trusted_host_reads_unreachable_past_its_freshness_limit(db: Db) {
+    let t = now();
+    let mut fresh = approved(&db, "fresh").await;
+    fresh.status = HostStatus::Trusted;
+    fresh.stale_after = Some(t + Duration::seconds(60));
+    db.store.update_host(&fresh, t).await.unwrap();
+    let mut old = approved(&db, "old").await;
+    old.status = HostStatus::Trusted;
+    old.stale_after = Some(t - Duration::seconds(1));
+    db.store.update_host(&old, t).await.unwrap();
+    let mut unknown = approved(&db, "no-limit").await;
+    unknown.status = HostStatus::Trusted;
+    unknown.stale_after = None;
+    db.store.update_host(&unknown, t).await.unwrap();
+    // No sweep ran: every reader still sees only the fresh host trusted.
+    for name in ["old", "no-limit"] {
+        let h = db.store.host_by_name(name).await.unwrap().unwrap();
+        assert_eq!(h.status, HostStatus::Unreachable, "{name}");
+        assert_eq!(h.reasons, [vouch_store::STALE_REASON]);
+        let by_id = db.store.host_by_id(h.id).await.unwrap().unwrap();
+        assert_eq!(by_id.status, HostStatus::Unreachable);
+    }
+    let listed: BTreeMap<String, HostStatus> = db
+        .store
+        .list_hosts(false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.name, h.status))
+        .collect();
+    assert_eq!(listed["fresh"], HostStatus::Trusted);
+    assert_eq!(listed["old"], HostStatus::Unreachable);
+    assert_eq!(listed["no-limit"], HostStatus::Unreachable);
+    let counts: BTreeMap<HostStatus, i64> = db
+        .store
+        .count_by_status()
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(counts[&HostStatus::Trusted], 1);
+    assert_eq!(counts[&HostStatus::Unreachable], 2);
+    let snapshot = db.store.fleet_snapshot().await.unwrap();
+    let trusted: Vec<&str> = snapshot
+        .iter()
+        .filter(|e| e.status == HostStatus::Trusted)
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(trusted, ["fresh"]);
+}
+
+async fn one_ek_is_one_host(db: Db) {
+    let a = approved(&db, "a").await;
+    let b = approved(&db, "b").await;
+    let ek = [0u8, 0x0b, 7, 7, 7];
+    db.store.set_ek_name(a.id, &ek).await.unwrap();
+    assert!(matches!(
+        db.store.set_ek_name(b.id, &ek).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    let mut other = host("c");
+    other.ek_name = Some(ek.to_vec());
+    assert!(matches!(
+        db.store.insert_host(&other).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    // A removed host keeps its EK: the tombstone is still found by it.
+    let mut a = db.store.host_by_name("a").await.unwrap().unwrap();
+    a.status = HostStatus::Removed;
+    db.store.update_host(&a, now()).await.unwrap();
+    let found = db.store.host_by_ek_name(&ek).await.unwrap().unwrap();
+    assert_eq!(found.name, "a");
+    assert_eq!(found.status, HostStatus::Removed);
+    let missing: Vec<uuid::Uuid> = db
+        .store
+        .hosts_without_ek_name()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(missing, [b.id]);
+}
+
+async fn tokens_carry_roles_and_can_be_revoked(db: Db) {
+    let t = now();
+    let reader = vouch_store::ApiToken {
+        name: "grafana".into(),
+        role: vouch_store::Role::Reader,
+        created_at: t,
+        expires_at: Some(t + Duration::days(1)),
+    };
+    db.store.add_token(&reader, &sha256(b"r")).await.unwrap();
+    db.store
+        .add_admin_token("root", &sha256(b"a"), t)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.token(&sha256(b"r")).await.unwrap(),
+        Some(reader.clone())
+    );
+    assert_eq!(db.store.admin_token_count().await.unwrap(), 1);
+    assert!(matches!(
+        db.store.add_token(&reader, &sha256(b"other")).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    let names: Vec<String> = db
+        .store
+        .tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["grafana", "root"]);
+    assert!(db.store.revoke_token("grafana").await.unwrap());
+    assert!(!db.store.revoke_token("grafana").await.unwrap());
+    assert_eq!(db.store.token(&sha256(b"r")).await.unwrap(), None);
+}
+
+async fn refusals_are_kept_newest_first_and_bounded(db: Db) {
+    let t = now();
+    for i in 0..5 {
+        let r = vouch_store::Refusal {
+            at: t,
+            host_name: format!("h{i}"),
+            kind: "enrolment".into(),
+            reason: "no".into(),
+            peer: "127.0.0.1".into(),
+        };
+        db.store.record_refusal(&r, 3).await.unwrap();
+    }
+    let names: Vec<String> = db
+        .store
+        .refusals(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.host_name)
+        .collect();
+    assert_eq!(names, ["h4", "h3", "h2"]);
+    db.store.heartbeat("replica-1", t).await.unwrap();
+    db.store.heartbeat("replica-1", t).await.unwrap();
 }
 
 async fn removed_hosts_are_listed_only_on_request(db: Db) {
@@ -881,6 +1041,10 @@ suite!(
     expired_entries_are_purged,
     admin_tokens_are_found_by_hash_only,
     ek_override_is_kept_and_replaced,
+    trusted_host_reads_unreachable_past_its_freshness_limit,
+    one_ek_is_one_host,
+    tokens_carry_roles_and_can_be_revoked,
+    refusals_are_kept_newest_first_and_bounded,
     removed_hosts_are_listed_only_on_request,
     ima_policies_are_stored_once_by_content,
     ima_state_is_written_with_its_attestation,

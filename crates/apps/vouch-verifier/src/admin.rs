@@ -10,7 +10,7 @@ use vouch_api::{
     AttestationRecord, EkOverrideRequest, HostDetail, HostSummary, ImaPolicyAssignment,
     ImaPolicyCreated, ImaPolicySelectorAssignment,
 };
-use vouch_store::{Baseline, BaselineSource, EkOverride, Host, HostStatus};
+use vouch_store::{Baseline, BaselineSource, EkOverride, Host, HostStatus, Role};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -18,29 +18,96 @@ use crate::state::AppState;
 /// History entries shown in [`HostDetail`].
 const DETAIL_HISTORY: u32 = 20;
 
-/// An authenticated operator (the admin token's name).
+/// A caller holding a token of role `admin` (the token's name).
 #[derive(Debug, Clone)]
 pub struct Admin(pub String);
+
+/// A caller holding a token of role `operator` or above (the token's name).
+#[derive(Debug, Clone)]
+pub struct Operator(pub String);
+
+/// A caller holding any valid token: `reader` or above (the token's name).
+#[derive(Debug, Clone)]
+pub struct Reader(pub String);
+
+/// Who did an operator action (the token's name), as the audit log records it.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+impl From<Admin> for Actor {
+    fn from(a: Admin) -> Self {
+        Self(a.0)
+    }
+}
+
+impl From<Operator> for Actor {
+    fn from(o: Operator) -> Self {
+        Self(o.0)
+    }
+}
+
+/// Check the bearer token: rate-limited per source before the store is asked, unknown and
+/// expired tokens are 401, a role below `need` is 403.
+pub(crate) async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    need: Role,
+) -> Result<String, ApiError> {
+    let peer = parts.extensions.get::<crate::agent::PeerAddr>().copied();
+    state.inner.limits.check(
+        crate::ratelimit::Class::Admin,
+        &crate::agent::PeerAddr::source(peer),
+    )?;
+    let unauthorized = || ApiError::Unauthorized("missing or invalid API token".into());
+    let token = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(unauthorized)?;
+    let t = state
+        .store()
+        .token(&vouch_store::sha256(token.as_bytes()))
+        .await?
+        .ok_or_else(unauthorized)?;
+    if t.expires_at.is_some_and(|e| e <= Utc::now()) {
+        return Err(ApiError::Unauthorized(format!(
+            "token {:?} has expired",
+            t.name
+        )));
+    }
+    if t.role < need {
+        return Err(ApiError::Forbidden(format!(
+            "token {:?} has role {}; this needs {need}",
+            t.name, t.role
+        )));
+    }
+    Ok(t.name)
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthorized = || ApiError::Unauthorized("missing or invalid admin token".into());
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(unauthorized)?;
-        let name = state
-            .store()
-            .admin_token_name(&vouch_store::sha256(token.as_bytes()))
-            .await?
-            .ok_or_else(unauthorized)?;
-        Ok(Self(name))
+        authenticate(parts, state, Role::Admin).await.map(Self)
+    }
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state, Role::Operator).await.map(Self)
+    }
+}
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state, Role::Reader).await.map(Self)
     }
 }
 
@@ -90,11 +157,11 @@ async fn host(state: &AppState, name: &str) -> Result<Host, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no host named {name:?}")))
 }
 
-/// `GET /api/v1/hosts` (removed hosts are left out).
-pub async fn list(state: &AppState) -> Result<Vec<HostSummary>, ApiError> {
+/// `GET /api/v1/hosts` (removed hosts are left out unless `all`).
+pub async fn list(state: &AppState, all: bool) -> Result<Vec<HostSummary>, ApiError> {
     Ok(state
         .store()
-        .list_hosts(false)
+        .list_hosts(all)
         .await?
         .iter()
         .map(summary)
@@ -140,7 +207,7 @@ pub async fn history(state: &AppState, name: &str) -> Result<Vec<AttestationReco
 /// Read-modify-write a host with the store's version check, then audit.
 async fn change(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     name: &str,
     action: &str,
     detail: serde_json::Value,
@@ -159,13 +226,19 @@ async fn change(
 }
 
 /// `POST /api/v1/hosts/{name}/approve`.
-pub async fn approve(state: &AppState, admin: &Admin, name: &str) -> Result<HostSummary, ApiError> {
+pub async fn approve(state: &AppState, admin: &Actor, name: &str) -> Result<HostSummary, ApiError> {
     let now = Utc::now();
     change(state, admin, name, "approve", serde_json::json!({}), |h| {
         if h.status == HostStatus::Enrolling {
             return Err(ApiError::Conflict(
                 "host has not activated its credential yet".into(),
             ));
+        }
+        if let Some(labels) = h.pending_labels.take() {
+            // The labels asked for at re-enrolment take effect now; the next evidence must
+            // carry a log so claims are derived again under them.
+            h.labels = labels;
+            h.needs_event_log = true;
         }
         if h.approved_at.is_none() {
             h.approved_at = Some(now);
@@ -177,10 +250,215 @@ pub async fn approve(state: &AppState, admin: &Admin, name: &str) -> Result<Host
         Ok(())
     })
     .await
+    .inspect(|s| {
+        if let Ok(id) = uuid::Uuid::parse_str(&s.id) {
+            crate::engine::claims_outdated(state, id);
+        }
+    })
+}
+
+/// `POST /api/v1/hosts/{name}/readmit`: a removed host's name and EK may enrol again. It
+/// starts over (no baseline) and waits for an operator's approval: no auto-approval rule
+/// brings back a host an operator removed.
+pub async fn readmit(state: &AppState, admin: &Actor, name: &str) -> Result<HostSummary, ApiError> {
+    let now = Utc::now();
+    let mut h = host(state, name).await?;
+    if h.status != HostStatus::Removed {
+        return Err(ApiError::Conflict(format!(
+            "host {name:?} is not removed (status {})",
+            h.status
+        )));
+    }
+    h.readmitted_by = Some(admin.0.clone());
+    h.reasons = vec![format!(
+        "removed; re-admitted by {}: may enrol again, then waits for approval",
+        admin.0
+    )];
+    let stored = state.store().update_host(&h, now).await?;
+    state
+        .audit(&admin.0, "readmit", name, serde_json::json!({}), now)
+        .await?;
+    Ok(summary(&stored))
+}
+
+/// `POST /api/v1/hosts/{name}/clear`: lift a sticky finding (a detected TPM state rollback).
+/// The host's counters are re-based on its next quote; it attests at once.
+pub async fn clear(
+    state: &AppState,
+    admin: &Actor,
+    name: &str,
+    req: vouch_api::ClearRequest,
+) -> Result<HostSummary, ApiError> {
+    let now = Utc::now();
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "clearing a finding needs a reason".into(),
+        ));
+    }
+    let before = host(state, name).await?;
+    let Some(finding) = before.hold_reason.clone() else {
+        return Err(ApiError::Conflict(format!(
+            "host {name:?} has no finding to clear"
+        )));
+    };
+    let detail = serde_json::json!({"reason": req.reason, "finding": finding});
+    change(state, admin, name, "clear", detail, |h| {
+        h.hold_reason = None;
+        h.counters = None;
+        h.next_due = now;
+        Ok(())
+    })
+    .await
+}
+
+/// `GET /api/v1/enrolments`: pending enrolments and recent refusals.
+pub async fn enrolments(state: &AppState) -> Result<vouch_api::EnrolmentsView, ApiError> {
+    let now = Utc::now();
+    let pending = state
+        .store()
+        .pending_enrolments(now, 1000)
+        .await?
+        .into_iter()
+        .map(|e| vouch_api::PendingEnrolment {
+            name: e.host_name,
+            source: e.source,
+            created_at: e.created_at.to_rfc3339(),
+            expires_at: e.expires_at.to_rfc3339(),
+            ek_chain_ok: e.ek_chain_ok,
+        })
+        .collect();
+    let refused = state
+        .store()
+        .refusals(200)
+        .await?
+        .into_iter()
+        .map(|r| vouch_api::RefusalRecord {
+            at: r.at.to_rfc3339(),
+            name: r.host_name,
+            kind: r.kind,
+            reason: r.reason,
+            peer: r.peer,
+        })
+        .collect();
+    Ok(vouch_api::EnrolmentsView { pending, refused })
+}
+
+fn token_info(t: &vouch_store::ApiToken) -> vouch_api::TokenInfo {
+    vouch_api::TokenInfo {
+        name: t.name.clone(),
+        role: t.role.as_str().to_owned(),
+        created_at: t.created_at.to_rfc3339(),
+        expires_at: t.expires_at.map(|e| e.to_rfc3339()),
+    }
+}
+
+fn parse_time(what: &str, text: &str) -> Result<chrono::DateTime<Utc>, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| ApiError::BadRequest(format!("{what}: not an RFC 3339 time ({e})")))
+}
+
+/// `POST /api/v1/tokens`: a new token with a role; its secret is returned once.
+pub async fn create_token(
+    state: &AppState,
+    admin: &Actor,
+    req: vouch_api::TokenRequest,
+) -> Result<vouch_api::TokenCreated, ApiError> {
+    let now = Utc::now();
+    if !(1..=64).contains(&req.name.len())
+        || !req
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+    {
+        return Err(ApiError::BadRequest(
+            "token name must be 1-64 characters of A-Z a-z 0-9 - _ . @".into(),
+        ));
+    }
+    let role = Role::parse(&req.role).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "role {:?}: expected admin, operator or reader",
+            req.role
+        ))
+    })?;
+    let expires_at = req
+        .expires_at
+        .as_deref()
+        .map(|t| parse_time("expires_at", t))
+        .transpose()?;
+    if expires_at.is_some_and(|e| e <= now) {
+        return Err(ApiError::BadRequest("expires_at is in the past".into()));
+    }
+    let secret = format!("vouch_{}", hex::encode(crate::agent::random_bytes::<32>()?));
+    let token = vouch_store::ApiToken {
+        name: req.name.clone(),
+        role,
+        created_at: now,
+        expires_at,
+    };
+    state
+        .store()
+        .add_token(&token, &vouch_store::sha256(secret.as_bytes()))
+        .await
+        .map_err(|e| match e {
+            vouch_store::StoreError::Duplicate(_) => {
+                ApiError::Conflict(format!("a token named {:?} exists", req.name))
+            }
+            other => other.into(),
+        })?;
+    state
+        .audit(
+            &admin.0,
+            "token_create",
+            &req.name,
+            serde_json::json!({"role": role.as_str(), "expires_at": req.expires_at}),
+            now,
+        )
+        .await?;
+    Ok(vouch_api::TokenCreated {
+        info: token_info(&token),
+        token: secret,
+    })
+}
+
+/// `GET /api/v1/tokens`.
+pub async fn tokens(state: &AppState) -> Result<Vec<vouch_api::TokenInfo>, ApiError> {
+    Ok(state
+        .store()
+        .tokens()
+        .await?
+        .iter()
+        .map(token_info)
+        .collect())
+}
+
+/// `DELETE /api/v1/tokens/{name}`: the token stops working at once. The last admin token
+/// cannot be revoked (nobody could manage the verifier any more).
+pub async fn revoke_token(
+    state: &AppState,
+    admin: &Actor,
+    name: &str,
+) -> Result<vouch_api::TokenInfo, ApiError> {
+    let now = Utc::now();
+    let all = state.store().tokens().await?;
+    let t = all
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no token named {name:?}")))?;
+    if t.role == Role::Admin && all.iter().filter(|t| t.role == Role::Admin).count() <= 1 {
+        return Err(ApiError::Conflict(
+            "this is the last admin token; create another admin token first".into(),
+        ));
+    }
+    state.store().revoke_token(name).await?;
+    state
+        .audit(&admin.0, "token_revoke", name, serde_json::json!({}), now)
+        .await?;
+    Ok(token_info(t))
 }
 
 /// `POST /api/v1/hosts/{name}/attest`: due now.
-pub async fn attest(state: &AppState, admin: &Admin, name: &str) -> Result<HostSummary, ApiError> {
+pub async fn attest(state: &AppState, admin: &Actor, name: &str) -> Result<HostSummary, ApiError> {
     let now = Utc::now();
     change(state, admin, name, "attest", serde_json::json!({}), |h| {
         h.next_due = now;
@@ -190,7 +468,7 @@ pub async fn attest(state: &AppState, admin: &Admin, name: &str) -> Result<HostS
 }
 
 /// `DELETE /api/v1/hosts/{name}`: removed; its certificate stops working at once.
-pub async fn remove(state: &AppState, admin: &Admin, name: &str) -> Result<HostSummary, ApiError> {
+pub async fn remove(state: &AppState, admin: &Actor, name: &str) -> Result<HostSummary, ApiError> {
     change(state, admin, name, "remove", serde_json::json!({}), |h| {
         h.status = HostStatus::Removed;
         h.reasons = vec![format!("removed by {}", admin.0)];
@@ -200,11 +478,17 @@ pub async fn remove(state: &AppState, admin: &Admin, name: &str) -> Result<HostS
     .await
 }
 
-/// `POST /api/v1/hosts/{name}/ek-override`: allow this host name to enrol without a valid
-/// EK certificate chain. Such hosts are never approved automatically.
+/// Longest an EK override may last.
+pub const EK_OVERRIDE_MAX: chrono::TimeDelta = chrono::TimeDelta::days(30);
+/// An EK override's lifetime when the operator names none.
+pub const EK_OVERRIDE_DEFAULT: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// `POST /api/v1/hosts/{name}/ek-override`: allow one TPM (named by its EK) to enrol under
+/// this host name without a valid EK certificate chain, until the override expires. Such
+/// hosts are never approved automatically.
 pub async fn ek_override(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     name: &str,
     req: EkOverrideRequest,
 ) -> Result<HostSummary, ApiError> {
@@ -212,13 +496,43 @@ pub async fn ek_override(
     if req.reason.trim().is_empty() {
         return Err(ApiError::BadRequest("an EK override needs a reason".into()));
     }
+    let ek_name = req
+        .ek_name
+        .as_deref()
+        .map(str::trim)
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|b| b.len() > 2)
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "an EK override names the TPM it allows: ek_name (hex TPM name of the EK, as \
+                 tpm2_readpublic prints it)"
+                    .into(),
+            )
+        })?;
+    let expires_at = match req.expires_at.as_deref() {
+        Some(t) => parse_time("expires_at", t)?,
+        None => now
+            .checked_add_signed(EK_OVERRIDE_DEFAULT)
+            .ok_or_else(|| ApiError::internal("time overflow"))?,
+    };
+    if expires_at <= now
+        || now
+            .checked_add_signed(EK_OVERRIDE_MAX)
+            .is_some_and(|max| expires_at > max)
+    {
+        return Err(ApiError::BadRequest(
+            "expires_at must be in the future and at most 30 days away".into(),
+        ));
+    }
     state
         .store()
         .set_ek_override(&EkOverride {
             host_name: name.to_owned(),
+            ek_name: Some(ek_name.clone()),
             actor: admin.0.clone(),
             reason: req.reason.clone(),
             created_at: now,
+            expires_at: Some(expires_at),
         })
         .await?;
     state
@@ -226,7 +540,8 @@ pub async fn ek_override(
             &admin.0,
             "ek_override",
             name,
-            serde_json::json!({"reason": req.reason}),
+            serde_json::json!({"reason": req.reason, "ek_name": hex::encode(&ek_name),
+                "expires_at": expires_at.to_rfc3339()}),
             now,
         )
         .await?;
@@ -236,7 +551,11 @@ pub async fn ek_override(
             id: String::new(),
             name: name.to_owned(),
             status: vouch_api::HostStatus::Enrolling,
-            reasons: vec!["EK override recorded; the host may now enrol".into()],
+            reasons: vec![format!(
+                "EK override recorded for EK {}; that TPM may enrol until {}",
+                hex::encode(&ek_name),
+                expires_at.to_rfc3339()
+            )],
             last_attestation: None,
             tpm_manufacturer: None,
             labels: Default::default(),
@@ -264,7 +583,7 @@ pub struct BaselineRequest {
 /// `POST /api/v1/hosts/{name}/baseline`.
 pub async fn baseline(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     name: &str,
     req: BaselineRequest,
 ) -> Result<HostSummary, ApiError> {
@@ -301,7 +620,7 @@ pub async fn baseline(
 /// content; the same content gets the same id.
 pub async fn add_ima_policy(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     body: serde_json::Value,
 ) -> Result<ImaPolicyCreated, ApiError> {
     let now = Utc::now();
@@ -363,7 +682,7 @@ async fn assign(state: &AppState, h: &Host, policy: Option<uuid::Uuid>) -> Resul
 /// `POST /api/v1/hosts/{name}/ima-policy`: give a host a runtime policy (or none).
 pub async fn set_ima_policy(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     name: &str,
     req: ImaPolicyAssignment,
 ) -> Result<HostSummary, ApiError> {
@@ -389,7 +708,7 @@ pub async fn set_ima_policy(
 /// `POST /api/v1/ima/assign`: give every current host matching a selector a runtime policy.
 pub async fn assign_ima_policy(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     req: ImaPolicySelectorAssignment,
 ) -> Result<Vec<HostSummary>, ApiError> {
     let selector: crate::config::Selector = req

@@ -143,21 +143,241 @@ fn check_ek_cert(
     Ok(cert)
 }
 
-/// `POST /api/v1/agent/enrol`.
-pub async fn enrol(state: &AppState, req: EnrolRequest) -> Result<EnrolResponse, ApiError> {
+/// Label keys only evidence may set: `detected.*` (bound measurements, the EK certificate)
+/// and `reported.*` (what the platform reports in its log). An agent declaring one is refused.
+pub const RESERVED_LABEL_PREFIXES: [&str; 2] = ["detected.", "reported."];
+
+/// Pending (not yet activated) enrolments one source address may hold at once.
+pub const MAX_PENDING_PER_SOURCE: i64 = 16;
+
+/// The TCP peer of a request, as the accept loop saw it; put in the request extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+impl PeerAddr {
+    /// The peer's IP address as text (`unknown` for requests that did not come over TCP).
+    #[must_use]
+    pub fn source(peer: Option<Self>) -> String {
+        peer.map_or_else(|| "unknown".to_owned(), |p| p.0.ip().to_string())
+    }
+}
+
+/// Why an enrolment was refused: logged once, kept for operators, audited when it concerns
+/// an existing identity.
+async fn refuse(
+    state: &AppState,
+    name: &str,
+    peer: &str,
+    err: ApiError,
+    audit: Option<serde_json::Value>,
+) -> ApiError {
     let now = Utc::now();
-    if !valid_name(&req.name) {
-        return Err(ApiError::BadRequest(
-            "host name must be 1-64 characters of A-Z a-z 0-9 - _ .".into(),
+    let reason = err.to_string();
+    tracing::warn!(host = %name, %peer, %reason, "enrolment refused");
+    let refusal = vouch_store::Refusal {
+        at: now,
+        host_name: name.to_owned(),
+        kind: "enrolment".to_owned(),
+        reason: reason.clone(),
+        peer: peer.to_owned(),
+    };
+    if let Err(e) = state.store().record_refusal(&refusal, REFUSALS_KEPT).await {
+        tracing::error!(error = %e, "refusal not recorded");
+    }
+    if let Some(detail) = audit
+        && let Err(e) = state
+            .audit(&format!("agent:{name}"), "enrol_refused", name, detail, now)
+            .await
+    {
+        tracing::error!(error = %e, "refusal not audited");
+    }
+    err
+}
+
+/// Keep a rejected evidence (4xx) for operators: logged once with host, reason and peer.
+pub async fn record_rejected_evidence(
+    state: &AppState,
+    host: &str,
+    peer: Option<PeerAddr>,
+    err: &ApiError,
+) {
+    let peer = PeerAddr::source(peer);
+    let reason = err.to_string();
+    tracing::warn!(host, %peer, %reason, "evidence rejected");
+    let r = vouch_store::Refusal {
+        at: Utc::now(),
+        host_name: host.to_owned(),
+        kind: "evidence".to_owned(),
+        reason,
+        peer,
+    };
+    if let Err(e) = state.store().record_refusal(&r, REFUSALS_KEPT).await {
+        tracing::error!(error = %e, "rejected evidence not recorded");
+    }
+}
+
+/// Refusals (enrolments and evidence) kept for operators.
+pub const REFUSALS_KEPT: u32 = 1000;
+
+/// The EK's TPM name, the identity of the TPM.
+fn ek_name_of(ek_public: &[u8]) -> Result<Vec<u8>, ApiError> {
+    decode_public(ek_public)
+        .map(|ek| ek.name())
+        .ok_or_else(|| ApiError::BadRequest("ek_public is not a TPMT_PUBLIC".into()))
+}
+
+/// Refuse an enrolment that would give a TPM a second identity or bring back a removed one.
+async fn check_identity(
+    state: &AppState,
+    name: &str,
+    ek_name: &[u8],
+) -> Result<(), (ApiError, Option<serde_json::Value>)> {
+    let store = state.store();
+    let by_name = store
+        .host_by_name(name)
+        .await
+        .map_err(|e| (e.into(), None))?;
+    if let Some(h) = &by_name
+        && h.status == HostStatus::Removed
+        && h.readmitted_by.is_none()
+    {
+        return Err((
+            ApiError::Forbidden(format!(
+                "host {name:?} was removed by an operator; it can enrol again only after \
+                 `vouch hosts readmit {name}`"
+            )),
+            Some(serde_json::json!({"refused": "removed", "ek_name": hex::encode(ek_name)})),
         ));
     }
-    let ek = decode_public(&req.ek_public.0)
-        .ok_or_else(|| ApiError::BadRequest("ek_public is not a TPMT_PUBLIC".into()))?;
-    let ak = decode_public(&req.ak_public.0)
-        .ok_or_else(|| ApiError::BadRequest("ak_public is not a TPMT_PUBLIC".into()))?;
-    AkVerifier::new(&ak).map_err(|e| ApiError::BadRequest(format!("AK refused: {e}")))?;
-    let ek_pub = EkPublic::from_public_area(&ek)
-        .map_err(|e| ApiError::BadRequest(format!("EK refused: {e}")))?;
+    if let Some(h) = &by_name
+        && h.status != HostStatus::Removed
+        && h.ek_name.as_deref().is_some_and(|n| n != ek_name)
+    {
+        return Err((
+            ApiError::Conflict(format!(
+                "host name {name:?} is enrolled with a different TPM (EK)"
+            )),
+            Some(serde_json::json!({"refused": "name_taken", "ek_name": hex::encode(ek_name)})),
+        ));
+    }
+    let by_ek = store
+        .host_by_ek_name(ek_name)
+        .await
+        .map_err(|e| (e.into(), None))?;
+    if let Some(h) = by_ek
+        && h.name != name
+    {
+        let (err, why) = if h.status == HostStatus::Removed && h.readmitted_by.is_none() {
+            (
+                ApiError::Forbidden(format!(
+                    "this TPM (EK) belonged to host {:?}, which an operator removed; it can \
+                     enrol again only after `vouch hosts readmit {}`",
+                    h.name, h.name
+                )),
+                "ek_removed",
+            )
+        } else {
+            (
+                ApiError::Conflict(format!(
+                    "this TPM (EK) is already enrolled as host {:?}: one TPM has one identity",
+                    h.name
+                )),
+                "ek_enrolled",
+            )
+        };
+        return Err((
+            err,
+            Some(serde_json::json!({"refused": why, "existing_host": h.name,
+                "ek_name": hex::encode(ek_name)})),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/agent/enrol`. Nothing about the host is stored until it activates: a
+/// pending enrolment lives apart, expires, and each source may hold only a few.
+pub async fn enrol(
+    state: &AppState,
+    req: EnrolRequest,
+    peer: Option<PeerAddr>,
+) -> Result<EnrolResponse, ApiError> {
+    let now = Utc::now();
+    let source = PeerAddr::source(peer);
+    let name = req.name.clone();
+    if !valid_name(&req.name) {
+        return Err(refuse(
+            state,
+            &name,
+            &source,
+            ApiError::BadRequest("host name must be 1-64 characters of A-Z a-z 0-9 - _ .".into()),
+            None,
+        )
+        .await);
+    }
+    if let Some(k) = req
+        .labels
+        .keys()
+        .find(|k| RESERVED_LABEL_PREFIXES.iter().any(|p| k.starts_with(p)))
+    {
+        return Err(refuse(
+            state,
+            &name,
+            &source,
+            ApiError::BadRequest(format!(
+                "label {k:?} is reserved: detected.* and reported.* labels come from evidence, \
+                 never from the agent"
+            )),
+            None,
+        )
+        .await);
+    }
+    let Some(ek) = decode_public(&req.ek_public.0) else {
+        return Err(refuse(
+            state,
+            &name,
+            &source,
+            ApiError::BadRequest("ek_public is not a TPMT_PUBLIC".into()),
+            None,
+        )
+        .await);
+    };
+    let Some(ak) = decode_public(&req.ak_public.0) else {
+        return Err(refuse(
+            state,
+            &name,
+            &source,
+            ApiError::BadRequest("ak_public is not a TPMT_PUBLIC".into()),
+            None,
+        )
+        .await);
+    };
+    if let Err(e) = AkVerifier::new(&ak) {
+        return Err(refuse(
+            state,
+            &name,
+            &source,
+            ApiError::BadRequest(format!("AK refused: {e}")),
+            None,
+        )
+        .await);
+    }
+    let ek_pub = match EkPublic::from_public_area(&ek) {
+        Ok(k) => k,
+        Err(e) => {
+            return Err(refuse(
+                state,
+                &name,
+                &source,
+                ApiError::BadRequest(format!("EK refused: {e}")),
+                None,
+            )
+            .await);
+        }
+    };
+    let ek_name = ek.name();
+    if let Err((err, audit)) = check_identity(state, &name, &ek_name).await {
+        return Err(refuse(state, &name, &source, err, audit).await);
+    }
 
     let cert = check_ek_cert(
         state,
@@ -169,36 +389,63 @@ pub async fn enrol(state: &AppState, req: EnrolRequest) -> Result<EnrolResponse,
     let (chain_ok, override_by) = match &cert {
         Ok(_) => (true, None),
         Err(why) => match store.ek_override(&req.name).await? {
-            Some(o) => {
+            Some(o) if o.allows(&ek_name, now) => {
                 state
                     .audit(
                         &format!("agent:{}", req.name),
                         "enrol_with_ek_override",
                         &req.name,
-                        serde_json::json!({"ek_problem": why, "override_by": o.actor}),
+                        serde_json::json!({"ek_problem": why, "override_by": o.actor,
+                            "ek_name": hex::encode(&ek_name)}),
                         now,
                     )
                     .await?;
                 (false, Some(o.actor))
             }
+            Some(o) => {
+                let err = ApiError::Forbidden(format!(
+                    "{why}; the EK override for {:?} {} ",
+                    req.name,
+                    if o.ek_name.as_deref() == Some(ek_name.as_slice()) {
+                        "has expired"
+                    } else {
+                        "is for another TPM (EK)"
+                    }
+                ));
+                return Err(refuse(
+                    state,
+                    &name,
+                    &source,
+                    err,
+                    Some(serde_json::json!({"refused": "ek_override_mismatch",
+                        "ek_name": hex::encode(&ek_name)})),
+                )
+                .await);
+            }
             None => {
-                tracing::warn!(host = %req.name, reason = %why, "enrolment refused");
-                return Err(ApiError::Forbidden(format!(
-                    "{why}; an operator can allow this host with POST /api/v1/hosts/{}/ek-override",
+                let err = ApiError::Forbidden(format!(
+                    "{why}; an operator can allow this TPM with POST /api/v1/hosts/{}/ek-override",
                     req.name
-                )));
+                ));
+                return Err(refuse(state, &name, &source, err, None).await);
             }
         },
     };
-    let existing = store.host_by_name(&req.name).await?;
-    if let Some(h) = &existing
-        && h.status != HostStatus::Removed
-        && h.ek_public != req.ek_public.0
-    {
-        return Err(ApiError::Conflict(format!(
-            "host name {:?} is enrolled with a different TPM (EK)",
-            req.name
-        )));
+    if store.pending_enrolments_from(&source, now).await? >= MAX_PENDING_PER_SOURCE {
+        return Err(refuse(
+            state,
+            &name,
+            &source,
+            ApiError::TooManyRequests {
+                message: format!(
+                    "{source} has {MAX_PENDING_PER_SOURCE} enrolments pending; activate or let \
+                     them expire"
+                ),
+                retry_after_secs: state.inner.config.enrolment_ttl.as_secs().max(1),
+            },
+            None,
+        )
+        .await);
     }
 
     let secret = random_bytes::<32>()?;
@@ -216,31 +463,16 @@ pub async fn enrol(state: &AppState, req: EnrolRequest) -> Result<EnrolResponse,
         ek_chain_ok: chain_ok,
         ek_override_by: override_by,
         ak_public: req.ak_public.0.clone(),
-        ak_name: ak_name.clone(),
+        ak_name,
         tpm_manufacturer: tpm
             .and_then(|t| t.manufacturer.as_ref())
             .map(|m| m.name.map_or_else(|| m.raw.clone(), str::to_owned)),
         tpm_model: tpm.and_then(|t| t.model.clone()),
         labels: req.labels.clone(),
         created_at: now,
+        source,
     };
     store.insert_enrolment(&enrolment).await?;
-    if existing.is_none() {
-        let mut h = Host::new(
-            req.name.clone(),
-            req.ek_public.0.clone(),
-            req.ak_public.0.clone(),
-            ak_name,
-            interval_secs(state),
-            now,
-        );
-        h.reasons = vec!["credential issued; awaiting activation".into()];
-        h.labels = req.labels;
-        match store.insert_host(&h).await {
-            Ok(()) | Err(StoreError::Duplicate(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
     tracing::info!(host = %req.name, chain_ok, "credential issued");
     Ok(EnrolResponse {
         enrolment_id: enrolment.id.to_string(),
@@ -253,13 +485,68 @@ fn interval_secs(state: &AppState) -> i64 {
     i64::try_from(state.inner.config.interval.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// `POST /api/v1/agent/activate`.
+/// Labels added, removed or changed, as `+k=v`, `-k=v`, `~k=old->new`.
+fn label_diff(old: &vouch_store::Labels, new: &vouch_store::Labels) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in new {
+        match old.get(k) {
+            None => out.push(format!("+{k}={v}")),
+            Some(o) if o != v => out.push(format!("~{k}={o}->{v}")),
+            Some(_) => {}
+        }
+    }
+    for (k, v) in old {
+        if !new.contains_key(k) {
+            out.push(format!("-{k}={v}"));
+        }
+    }
+    out
+}
+
+/// Whether a host may be approved without an operator: its EK chained (never with an EK
+/// override), it is not a re-admitted tombstone, a selector matches, and the site's
+/// restrictions hold (`--auto-approve-roots`, `--auto-approve-eks`).
+fn auto_approval(state: &AppState, h: &Host, e: &Enrolment, ek_name: &[u8]) -> Option<String> {
+    if !e.ek_chain_ok || h.readmitted_by.is_some() {
+        return None;
+    }
+    let cfg = &state.inner.config;
+    let selector = cfg
+        .auto_approve
+        .iter()
+        .find(|s| s.matches(&h.name, &h.labels))?;
+    if let Some(allowed) = &state.inner.auto_approve_eks
+        && !allowed.contains(ek_name)
+    {
+        tracing::info!(host = %h.name, "not auto-approved: EK not in --auto-approve-eks");
+        return None;
+    }
+    if let Some(roots) = &state.inner.auto_approve_roots {
+        let chained = e
+            .ek_cert
+            .as_deref()
+            .and_then(|der| EkCert::parse(der).ok())
+            .and_then(|cert| roots.verify(&cert, &[], Utc::now().timestamp()).ok())
+            .is_some_and(|chain| chain.anchor().is_some());
+        if !chained {
+            tracing::info!(host = %h.name,
+                "not auto-approved: EK certificate does not chain to --auto-approve-roots");
+            return None;
+        }
+    }
+    Some(format!("auto:{selector}"))
+}
+
+/// `POST /api/v1/agent/activate`: the host row is created (or re-enrolled) only here, once
+/// the TPM proved it holds both the EK and the AK.
 pub async fn activate(
     state: &AppState,
     req: ActivateRequest,
+    peer: Option<PeerAddr>,
 ) -> Result<ActivateResponse, ApiError> {
     let now = Utc::now();
     let store = state.store();
+    let source = PeerAddr::source(peer);
     let id = Uuid::parse_str(&req.enrolment_id)
         .map_err(|_| ApiError::BadRequest("enrolment_id is not a uuid".into()))?;
     let e = store
@@ -271,21 +558,31 @@ pub async fn activate(
     }
     let presented = vouch_store::sha256(&req.secret.0);
     if aws_lc_rs::constant_time::verify_slices_are_equal(&presented, &e.secret_sha256).is_err() {
-        tracing::warn!(host = %e.host_name, "credential activation failed");
-        return Err(ApiError::Forbidden(
-            "wrong credential secret: the AK is not in the TPM holding this EK".into(),
-        ));
+        return Err(refuse(
+            state,
+            &e.host_name,
+            &source,
+            ApiError::Forbidden(
+                "wrong credential secret: the AK is not in the TPM holding this EK".into(),
+            ),
+            None,
+        )
+        .await);
+    }
+    let ek_name = ek_name_of(&e.ek_public)?;
+    // Checked again: another enrolment of this TPM or name may have activated meanwhile.
+    if let Err((err, audit)) = check_identity(state, &e.host_name, &ek_name).await {
+        return Err(refuse(state, &e.host_name, &source, err, audit).await);
     }
 
     let existing = store.host_by_name(&e.host_name).await?;
     let keep = existing
         .as_ref()
         .filter(|h| h.status != HostStatus::Removed && h.ek_public == e.ek_public);
-    if existing.is_some()
+    if existing
+        .as_ref()
+        .is_some_and(|h| h.status != HostStatus::Removed)
         && keep.is_none()
-        && existing
-            .as_ref()
-            .is_some_and(|h| h.status != HostStatus::Removed)
     {
         return Err(ApiError::Conflict(format!(
             "host name {:?} is enrolled with a different TPM (EK)",
@@ -293,7 +590,7 @@ pub async fn activate(
         )));
     }
     // A host re-enrolling with the same TPM keeps its approval and baseline; a new or
-    // removed one starts over.
+    // re-admitted one starts over.
     let mut h = match keep {
         Some(h) => h.clone(),
         None => {
@@ -309,11 +606,14 @@ pub async fn activate(
                 fresh.id = old.id;
                 fresh.version = old.version;
                 fresh.created_at = old.created_at;
+                fresh.readmitted_by.clone_from(&old.readmitted_by);
             }
+            fresh.labels.clone_from(&e.labels);
             fresh
         }
     };
     h.ek_public.clone_from(&e.ek_public);
+    h.ek_name = Some(ek_name.clone());
     h.ek_cert.clone_from(&e.ek_cert);
     h.ek_override_by.clone_from(&e.ek_override_by);
     if h.ak_public != e.ak_public {
@@ -324,29 +624,36 @@ pub async fn activate(
     h.ak_name.clone_from(&e.ak_name);
     h.tpm_manufacturer.clone_from(&e.tpm_manufacturer);
     h.tpm_model.clone_from(&e.tpm_model);
-    h.labels.clone_from(&e.labels);
     h.needs_event_log = true;
     h.next_due = now;
 
-    let selector = state
-        .inner
-        .config
-        .auto_approve
-        .iter()
-        .find(|s| s.matches(&h.name, &h.labels));
+    // Labels select policies: a change at re-enrolment waits for an operator.
+    let label_change = keep.is_some() && h.labels != e.labels;
+    let diff = label_diff(&h.labels, &e.labels);
+    if label_change {
+        h.pending_labels = Some(e.labels.clone());
+        h.approved_at = None;
+        h.approved_by = None;
+    }
     if h.approved_at.is_none()
-        && e.ek_chain_ok
-        && let Some(s) = selector
+        && !label_change
+        && let Some(by) = auto_approval(state, &h, &e, &ek_name)
     {
         h.approved_at = Some(now);
-        h.approved_by = Some(format!("auto:{s}"));
+        h.approved_by = Some(by);
     }
+    h.readmitted_by = None;
     if h.approved_at.is_some() {
         h.status = HostStatus::Unreachable;
         h.reasons = vec!["approved; awaiting first attestation".into()];
     } else {
         h.status = HostStatus::AwaitingApproval;
-        h.reasons = vec![if e.ek_chain_ok {
+        h.reasons = vec![if label_change {
+            format!(
+                "labels changed at re-enrolment ({}); awaiting operator approval",
+                diff.join(", ")
+            )
+        } else if e.ek_chain_ok {
             "awaiting operator approval".into()
         } else {
             "enrolled with an EK override; awaiting operator approval".into()
@@ -358,14 +665,20 @@ pub async fn activate(
         .issue_client(&req.csr_pem, h.id)
         .map_err(|e| ApiError::BadRequest(format!("cannot issue a certificate: {e}")))?;
     h.client_cert_sha256 = Some(sha.to_vec());
-    let stored = store.update_host(&h, now).await?;
+    let stored = if existing.is_some() {
+        store.update_host(&h, now).await?
+    } else {
+        store.insert_host(&h).await?;
+        h.clone()
+    };
     state
         .audit(
             &format!("agent:{}", h.name),
             "enrol",
             &h.name,
             serde_json::json!({"host_id": h.id, "status": stored.status.as_str(),
-                "approved_by": stored.approved_by, "ek_override_by": stored.ek_override_by}),
+                "approved_by": stored.approved_by, "ek_override_by": stored.ek_override_by,
+                "ek_name": hex::encode(&ek_name), "pending_labels": diff}),
             now,
         )
         .await?;

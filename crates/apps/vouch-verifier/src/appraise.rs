@@ -259,11 +259,16 @@ pub fn appraise(
     }
 
     if let Some(old) = h.counters
-        && let Some(r) = rollback(old, counters)
+        && let Some(r) = rollback(old, counters, q.clock_info.safe)
     {
-        // Keep the high-water mark: stored counters never move backwards.
+        // Keep the high-water mark: stored counters never move backwards. The finding stays
+        // until an operator clears it: a later good quote does not make it go away.
+        h.hold_reason = Some(r.clone());
         reasons.push(r);
         return finish(h, reasons, Some(counters), Some(quoted), false);
+    }
+    if let Some(hold) = &h.hold_reason {
+        reasons.push(format!("{hold} (stays until an operator clears it)"));
     }
     let rebooted = h
         .counters
@@ -397,7 +402,17 @@ pub fn appraise(
     finish(h, reasons, Some(counters), Some(quoted), true)
 }
 
-fn rollback(old: Counters, new: Counters) -> Option<String> {
+/// Whether the TPM's counters in a new quote show a rolled-back or replayed state, as the
+/// TPM 2.0 Library (Part 1, "Clock and Timer") defines them:
+/// * `resetCount` counts TPM Resets (boots) and never goes down (short of TPM2_Clear);
+/// * `restartCount` counts TPM Restarts (resume) within one reset and never goes down
+///   within it;
+/// * `clock` never goes backwards within one reset/restart epoch. Across epochs it is
+///   restored from NV: after an orderly shutdown it continues (never lower), after a
+///   disorderly one it may be lower than a value already reported, and then the TPM says so
+///   by clearing `safe`. A lower clock in a new epoch with `safe` set contradicts the TPM's
+///   own statement: that is a rollback too.
+fn rollback(old: Counters, new: Counters, safe: bool) -> Option<String> {
     let tail = "rolled-back or replayed TPM state";
     if new.reset_count < old.reset_count {
         return Some(format!(
@@ -405,17 +420,27 @@ fn rollback(old: Counters, new: Counters) -> Option<String> {
             old.reset_count, new.reset_count
         ));
     }
-    if new.reset_count == old.reset_count {
-        if new.restart_count < old.restart_count {
-            return Some(format!(
-                "TPM restartCount went backwards ({} -> {}): {tail}",
-                old.restart_count, new.restart_count
-            ));
-        }
-        if new.clock < old.clock {
+    let same_reset = new.reset_count == old.reset_count;
+    if same_reset && new.restart_count < old.restart_count {
+        return Some(format!(
+            "TPM restartCount went backwards ({} -> {}): {tail}",
+            old.restart_count, new.restart_count
+        ));
+    }
+    if new.clock < old.clock {
+        if same_reset && new.restart_count == old.restart_count {
             return Some(format!(
                 "TPM clock went backwards ({} -> {} ms): {tail}",
                 old.clock, new.clock
+            ));
+        }
+        if safe {
+            return Some(format!(
+                "TPM clock went backwards across a TPM {} ({} -> {} ms) while the TPM reports \
+                 its clock safe: {tail}",
+                if same_reset { "restart" } else { "reset" },
+                old.clock,
+                new.clock
             ));
         }
     }
@@ -631,17 +656,32 @@ mod tests {
 
     #[test]
     fn counters_going_backwards_are_rollback() {
-        assert!(rollback(counters(2, 0, 10), counters(1, 0, 99)).is_some());
-        assert!(rollback(counters(2, 3, 10), counters(2, 2, 99)).is_some());
-        assert!(rollback(counters(2, 3, 10), counters(2, 3, 9)).is_some());
+        for safe in [true, false] {
+            assert!(rollback(counters(2, 0, 10), counters(1, 0, 99), safe).is_some());
+            assert!(rollback(counters(2, 3, 10), counters(2, 2, 99), safe).is_some());
+            // Within one reset/restart epoch the clock never goes back, safe or not.
+            assert!(rollback(counters(2, 3, 10), counters(2, 3, 9), safe).is_some());
+        }
     }
 
     #[test]
     fn counters_moving_forward_are_fine() {
-        assert!(rollback(counters(2, 3, 10), counters(2, 3, 10)).is_none());
-        assert!(rollback(counters(2, 3, 10), counters(2, 4, 11)).is_none());
-        // A TPM reset zeroes restartCount and may restore an older clock.
-        assert!(rollback(counters(2, 3, 10), counters(3, 0, 5)).is_none());
+        for safe in [true, false] {
+            assert!(rollback(counters(2, 3, 10), counters(2, 3, 10), safe).is_none());
+            assert!(rollback(counters(2, 3, 10), counters(2, 4, 11), safe).is_none());
+            assert!(rollback(counters(2, 3, 10), counters(3, 0, 11), safe).is_none());
+        }
+    }
+
+    #[test]
+    fn clock_restored_lower_after_a_restart_or_reset_is_fine_only_when_not_safe() {
+        // TPM Restart (resume) or Reset after a disorderly shutdown: the clock comes back from
+        // NV, lower than already reported, and the TPM clears `safe`.
+        assert!(rollback(counters(2, 3, 10_000), counters(2, 4, 5_000), false).is_none());
+        assert!(rollback(counters(2, 3, 10_000), counters(3, 0, 5_000), false).is_none());
+        // The same with `safe` set contradicts the TPM: a replayed or other TPM's state.
+        assert!(rollback(counters(2, 3, 10_000), counters(2, 4, 5_000), true).is_some());
+        assert!(rollback(counters(2, 3, 10_000), counters(3, 0, 5_000), true).is_some());
     }
 
     #[test]

@@ -44,11 +44,34 @@ pub struct ServeConfig {
     /// Require IMA from every host: quote `sha256:10` too and appraise the measurement list
     /// (hosts with an IMA runtime policy always do, whatever this says).
     pub ima: bool,
+    /// Trust the EK manufacturer roots bundled with Vouch (on by default; off with
+    /// `--no-bundled-ek-roots`, then only `ek_roots` count).
+    pub bundled_ek_roots: bool,
+    /// Auto-approve only hosts whose EK certificate chains to a root in this directory
+    /// (`--auto-approve-roots`): the bundled roots include cloud vendors' vTPM CAs, which any
+    /// customer of that cloud can obtain an EK certificate from.
+    pub auto_approve_roots: Option<PathBuf>,
+    /// Auto-approve only TPMs whose EK name (hex, one per line, `#` comments) is listed in this
+    /// file (`--auto-approve-eks`).
+    pub auto_approve_eks: Option<PathBuf>,
+    /// Open connections at most; further connections are closed at once.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time.
+    pub header_timeout: Duration,
+    /// A request (headers, body and answer; the challenge long-poll included) must complete
+    /// within this time.
+    pub request_timeout: Duration,
+    /// Enrolment requests per second per source address (token bucket; burst 4x).
+    pub enrol_rate: u32,
+    /// Operator API requests per second per source address (token bucket; burst 4x).
+    pub admin_rate: u32,
 }
 
 impl ServeConfig {
     /// Defaults: SQLite, 60 s interval, the default PCR selection, 100 history records per
-    /// host, 2 min nonces, 20 s long-poll, 5 min enrolments, no auto-approval.
+    /// host, 2 min nonces, 20 s long-poll, 5 min enrolments, no auto-approval, bundled EK
+    /// roots, 16,384 connections, 10 s to send headers, 60 s per request, 5 enrolments and
+    /// 50 operator requests per second per source.
     #[must_use]
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
         Self {
@@ -66,6 +89,14 @@ impl ServeConfig {
             enrolment_ttl: Duration::from_secs(300),
             server_names: Vec::new(),
             ima: false,
+            bundled_ek_roots: true,
+            auto_approve_roots: None,
+            auto_approve_eks: None,
+            max_connections: 16_384,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            enrol_rate: 5,
+            admin_rate: 50,
         }
     }
 }
@@ -103,6 +134,29 @@ pub fn with_ima_pcr(
         spec.push(format!("sha256:{}", vouch_ima::IMA_PCR));
     }
     Ok((PcrSelection::new(banks)?, spec.join("+")))
+}
+
+/// Read an `--auto-approve-eks` file: one EK name in hex per line (`tpm2_readpublic` prints it
+/// as `name:`), blank lines and `#` comments ignored.
+pub fn parse_ek_allowlist(text: &str) -> Result<std::collections::HashSet<Vec<u8>>, String> {
+    let mut out = std::collections::HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bytes = hex::decode(line)
+            .ok()
+            .filter(|b| b.len() > 2)
+            .ok_or_else(|| {
+                format!(
+                    "line {}: not an EK name in hex: {line:?}",
+                    n.saturating_add(1)
+                )
+            })?;
+        out.insert(bytes);
+    }
+    Ok(out)
 }
 
 /// An auto-approval selector: `name=GLOB` or `label:KEY=GLOB` (`*` any run, `?` one

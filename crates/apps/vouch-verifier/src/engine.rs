@@ -75,6 +75,14 @@ pub(crate) fn claims_stored(state: &AppState, host: uuid::Uuid) {
     }
 }
 
+/// Forget that `host`'s claims are current (its labels changed): they are written again at
+/// its next attestation.
+pub(crate) fn claims_outdated(state: &AppState, host: uuid::Uuid) {
+    if let Ok(mut cache) = state.inner.engine.lock() {
+        cache.claims_written.remove(&host);
+    }
+}
+
 fn claims_current(state: &AppState, host: uuid::Uuid) -> bool {
     state
         .inner
@@ -181,7 +189,18 @@ pub(crate) async fn current(state: &AppState) -> Result<Option<Arc<Engine>>, Api
 
 /// The labels appraisal sees for a host: its stored labels plus what its EK certificate says.
 pub(crate) fn host_labels(host: &Host) -> Labels {
-    let mut labels = host.labels.clone();
+    // Reserved keys come from evidence only (rows stored before they were refused at
+    // enrolment may still carry some: they are ignored).
+    let mut labels: Labels = host
+        .labels
+        .iter()
+        .filter(|(k, _)| {
+            !crate::agent::RESERVED_LABEL_PREFIXES
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if let Some(v) = &host.tpm_manufacturer {
         labels.insert("detected.tpm_vendor".into(), v.clone());
     }

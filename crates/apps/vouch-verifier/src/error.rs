@@ -29,6 +29,21 @@ pub enum ApiError {
     /// The body or a field is too large (413).
     #[error("{0}")]
     TooLarge(String),
+    /// Too many requests from this source or on this route (429, with `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was limited.
+        message: String,
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
+    /// The verifier cannot serve this now (503): its store is not answering. Nothing was
+    /// changed and nothing is vouched for.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The request did not complete within the verifier's request deadline (408).
+    #[error("request timed out")]
+    RequestTimeout,
     /// Something on our side failed (500); the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -49,6 +64,9 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -67,7 +85,17 @@ impl IntoResponse for ApiError {
         let body = ApiErrorBody {
             error: self.to_string(),
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Self::TooManyRequests {
+            retry_after_secs, ..
+        } = &self
+            && let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        response
     }
 }
 

@@ -31,7 +31,7 @@ use vouch_appraisal::{
 };
 use vouch_store::{DOC_POLICY, DOC_REFERENCES};
 
-use crate::admin::Admin;
+use crate::admin::Actor;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -57,7 +57,7 @@ pub struct DocumentStored {
 /// `PUT /api/v1/policies/{id}`.
 pub async fn put_policy(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     id: &str,
     body: serde_json::Value,
 ) -> Result<DocumentStored, ApiError> {
@@ -125,7 +125,7 @@ pub async fn put_policy(
 /// `PUT /api/v1/references`.
 pub async fn put_references(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     body: serde_json::Value,
 ) -> Result<DocumentStored, ApiError> {
     let raw: RefStore = serde_json::from_value(body)
@@ -359,7 +359,7 @@ fn to_values<T: Serialize>(items: &[T]) -> Result<Vec<serde_json::Value>, ApiErr
 /// `POST /api/v1/references/learn`.
 pub async fn learn(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     req: LearnRequest,
 ) -> Result<LearnResponse, ApiError> {
     if req.name.trim().is_empty() || req.name.len() > 128 {
@@ -485,7 +485,7 @@ pub async fn learn(
 /// `POST /api/v1/references/{name}/{revoke|deprecate|activate}`.
 pub async fn set_release_state(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     name: &str,
     action: &str,
     req: RefStateRequest,

@@ -27,7 +27,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use vouch_ima::policy::Reason;
 
-use crate::admin::Admin;
+use crate::admin::Reader;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -294,7 +294,7 @@ pub fn triage(hosts: &[HostInput<'_>]) -> ImaTriage {
 /// 401 without a valid admin token; 500 if the store fails.
 pub async fn triage_route(
     State(st): State<AppState>,
-    _admin: Admin,
+    _reader: Reader,
 ) -> Result<Json<ImaTriage>, ApiError> {
     let hosts = st.store().list_hosts(false).await?;
     let inputs: Vec<HostInput<'_>> = hosts

@@ -64,12 +64,13 @@ pub mod fleet_triage;
 pub mod ima;
 pub mod ima_fleet;
 pub mod pki;
+pub mod ratelimit;
 pub mod rollout;
 pub mod routes;
 mod server;
 pub mod state;
 
-pub use agent::ClientIdentity;
+pub use agent::{ClientIdentity, PeerAddr};
 pub use config::{DEFAULT_PCR_SELECTION, Selector, ServeConfig};
 pub use error::ApiError;
 pub use server::{

@@ -15,7 +15,7 @@ use vouch_api::fleet::{RolloutAction, RolloutRequest, RolloutView};
 use vouch_appraisal::{Campaign, CampaignState, Claims, RefStore};
 use vouch_store::{DOC_CAMPAIGN, DOC_REFERENCES, NewDocument};
 
-use crate::admin::Admin;
+use crate::admin::Actor;
 use crate::engine::load_campaigns;
 use crate::error::ApiError;
 use crate::fleet::{
@@ -104,7 +104,7 @@ pub async fn get(state: &AppState, id: &str) -> Result<RolloutView, ApiError> {
 /// `PUT /api/v1/rollouts/{id}`: plan a campaign (409 if the id exists).
 pub async fn create(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     id: &str,
     req: RolloutRequest,
 ) -> Result<RolloutView, ApiError> {
@@ -181,7 +181,7 @@ pub async fn create(
 /// `POST /api/v1/rollouts/{id}/{start|advance|complete|abort}`.
 pub async fn act(
     state: &AppState,
-    admin: &Admin,
+    admin: &Actor,
     id: &str,
     action: &str,
     req: RolloutAction,

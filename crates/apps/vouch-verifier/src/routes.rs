@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::OpenApi as _;
@@ -11,8 +11,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vouch_api::{
     ActivateRequest, ActivateResponse, ApiErrorBody, AttestationRecord, ChallengeResponse,
-    EkOverrideRequest, EnrolRequest, EnrolResponse, EvidenceRequest, EvidenceResponse, HostDetail,
-    HostSummary, ImaPolicyAssignment, ImaPolicyCreated, ImaPolicySelectorAssignment,
+    ClearRequest, EkOverrideRequest, EnrolRequest, EnrolResponse, EnrolmentsView, EvidenceRequest,
+    EvidenceResponse, HostDetail, HostSummary, ImaPolicyAssignment, ImaPolicyCreated,
+    ImaPolicySelectorAssignment, TokenCreated, TokenInfo, TokenRequest,
 };
 
 use vouch_api::fleet::{
@@ -20,9 +21,10 @@ use vouch_api::fleet::{
     ReferencesView, RolloutAction, RolloutRequest, RolloutView,
 };
 
-use crate::admin::{self, Admin, BaselineRequest};
+use crate::admin::{self, Actor, Admin, BaselineRequest, Operator, Reader};
 use crate::agent::{self, AgentHost};
 use crate::error::{ApiError, ApiJson};
+use crate::ratelimit::Class;
 use crate::state::{AppState, metric};
 
 /// Body limit of the evidence route: an event log of up to 1 MiB and an IMA list tail of up
@@ -64,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .route("/metrics", axum::routing::get(metrics))
         .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
         .route("/.well-known/jwks.json", axum::routing::get(jwks))
         .with_state(state)
 }
@@ -108,6 +111,11 @@ fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rollout_action))
         .routes(routes!(fleet_triage))
         .routes(routes!(rotate_ear_key))
+        .routes(routes!(readmit_host))
+        .routes(routes!(clear_host))
+        .routes(routes!(enrolments))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
         .routes(routes!(set_ima_policy))
         .routes(routes!(assign_ima_policy))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -122,12 +130,18 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 #[utoipa::path(post, path = "/api/v1/agent/enrol", tag = "agent", request_body = EnrolRequest,
     responses((status = 200, body = EnrolResponse),
         (status = 400, body = ApiErrorBody), (status = 403, description = "EK not trusted", body = ApiErrorBody),
-        (status = 409, description = "name taken by another TPM", body = ApiErrorBody)))]
+        (status = 409, description = "name taken by another TPM, or this TPM enrolled under another name", body = ApiErrorBody),
+        (status = 429, description = "too many enrolments from this source", body = ApiErrorBody)))]
 async fn enrol(
     State(st): State<AppState>,
+    peer: Option<Extension<agent::PeerAddr>>,
     ApiJson(req): ApiJson<EnrolRequest>,
 ) -> ApiResult<EnrolResponse> {
-    agent::enrol(&st, req).await.map(Json)
+    let peer = peer.map(|Extension(p)| p);
+    st.inner
+        .limits
+        .check(Class::Enrol, &agent::PeerAddr::source(peer))?;
+    agent::enrol(&st, req, peer).await.map(Json)
 }
 
 /// Activate: prove the AK lives in the EK's TPM; get a client certificate.
@@ -136,9 +150,14 @@ async fn enrol(
         (status = 403, body = ApiErrorBody)))]
 async fn activate(
     State(st): State<AppState>,
+    peer: Option<Extension<agent::PeerAddr>>,
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> ApiResult<ActivateResponse> {
-    agent::activate(&st, req).await.map(Json)
+    let peer = peer.map(|Extension(p)| p);
+    st.inner
+        .limits
+        .check(Class::Enrol, &agent::PeerAddr::source(peer))?;
+    agent::activate(&st, req, peer).await.map(Json)
 }
 
 /// Long-poll until the host is due; then a fresh single-use nonce (mutual TLS).
@@ -160,10 +179,18 @@ async fn challenge(
         (status = 413, body = ApiErrorBody)))]
 async fn evidence(
     State(st): State<AppState>,
+    peer: Option<Extension<agent::PeerAddr>>,
     AgentHost(host): AgentHost,
     ApiJson(req): ApiJson<EvidenceRequest>,
 ) -> ApiResult<EvidenceResponse> {
-    agent::evidence(&st, host, req).await.map(Json)
+    let name = host.name.clone();
+    let out = agent::evidence(&st, host, req).await;
+    if let Err(e) = &out
+        && e.status().is_client_error()
+    {
+        agent::record_rejected_evidence(&st, &name, peer.map(|Extension(p)| p), e).await;
+    }
+    out.map(Json)
 }
 
 /// The calling host's own status (mutual TLS).
@@ -173,11 +200,105 @@ async fn agent_status(AgentHost(host): AgentHost) -> Json<HostSummary> {
     Json(admin::summary(&host))
 }
 
-/// All hosts but removed ones.
+/// Query of `GET /api/v1/hosts`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+struct ListQuery {
+    /// Include removed hosts (tombstones).
+    #[serde(default)]
+    all: bool,
+}
+
+/// All hosts but removed ones (with `all=true`, removed ones too). A trusted host whose last
+/// good appraisal is older than its freshness limit reads `unreachable`.
 #[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", security(("admin_token" = [])),
+    params(ListQuery),
     responses((status = 200, body = [HostSummary]), (status = 401, body = ApiErrorBody)))]
-async fn list_hosts(State(st): State<AppState>, _admin: Admin) -> ApiResult<Vec<HostSummary>> {
-    admin::list(&st).await.map(Json)
+async fn list_hosts(
+    State(st): State<AppState>,
+    _reader: Reader,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Vec<HostSummary>> {
+    admin::list(&st, q.all).await.map(Json)
+}
+
+/// Let a removed host (its name and EK) enrol again; it then waits for approval (audited).
+#[utoipa::path(post, path = "/api/v1/hosts/{name}/readmit", tag = "hosts", security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = HostSummary), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody)))]
+async fn readmit_host(
+    State(st): State<AppState>,
+    admin: Operator,
+    Path(name): Path<String>,
+) -> ApiResult<HostSummary> {
+    admin::readmit(&st, &Actor::from(admin), &name)
+        .await
+        .map(Json)
+}
+
+/// Lift a finding that stays until an operator clears it (a TPM state rollback) (audited).
+#[utoipa::path(post, path = "/api/v1/hosts/{name}/clear", tag = "hosts", security(("admin_token" = [])),
+    params(("name" = String, Path)), request_body = ClearRequest,
+    responses((status = 200, body = HostSummary), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn clear_host(
+    State(st): State<AppState>,
+    admin: Operator,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<ClearRequest>,
+) -> ApiResult<HostSummary> {
+    admin::clear(&st, &Actor::from(admin), &name, req)
+        .await
+        .map(Json)
+}
+
+/// Pending enrolments and recent refusals (refused enrolments, rejected evidence) with why.
+#[utoipa::path(get, path = "/api/v1/enrolments", tag = "hosts", security(("admin_token" = [])),
+    responses((status = 200, body = EnrolmentsView), (status = 401, body = ApiErrorBody)))]
+async fn enrolments(State(st): State<AppState>, _reader: Reader) -> ApiResult<EnrolmentsView> {
+    admin::enrolments(&st).await.map(Json)
+}
+
+/// Every API token (names, roles, expiry; never the secrets).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("admin_token" = [])),
+    responses((status = 200, body = [TokenInfo]), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody)))]
+async fn list_tokens(State(st): State<AppState>, _admin: Admin) -> ApiResult<Vec<TokenInfo>> {
+    admin::tokens(&st).await.map(Json)
+}
+
+/// Create an API token with a role; the token is in the answer, and only there (audited).
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", security(("admin_token" = [])),
+    request_body = TokenRequest,
+    responses((status = 200, body = TokenCreated), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody)))]
+async fn create_token(
+    State(st): State<AppState>,
+    admin: Admin,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> ApiResult<TokenCreated> {
+    admin::create_token(&st, &Actor::from(admin), req)
+        .await
+        .map(Json)
+}
+
+/// Revoke an API token: it stops working at once (audited).
+#[utoipa::path(delete, path = "/api/v1/tokens/{name}", tag = "tokens", security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = TokenInfo), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody)))]
+async fn revoke_token(
+    State(st): State<AppState>,
+    admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<TokenInfo> {
+    admin::revoke_token(&st, &Actor::from(admin), &name)
+        .await
+        .map(Json)
 }
 
 /// One host, with baseline, machine state and recent history.
@@ -187,7 +308,7 @@ async fn list_hosts(State(st): State<AppState>, _admin: Admin) -> ApiResult<Vec<
         (status = 404, body = ApiErrorBody)))]
 async fn get_host(
     State(st): State<AppState>,
-    _admin: Admin,
+    _reader: Reader,
     Path(name): Path<String>,
 ) -> ApiResult<HostDetail> {
     admin::detail(&st, &name).await.map(Json)
@@ -200,10 +321,12 @@ async fn get_host(
         (status = 404, body = ApiErrorBody)))]
 async fn delete_host(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     Path(name): Path<String>,
 ) -> ApiResult<HostSummary> {
-    admin::remove(&st, &admin, &name).await.map(Json)
+    admin::remove(&st, &Actor::from(admin), &name)
+        .await
+        .map(Json)
 }
 
 /// Approve an enrolled host; it is challenged at once.
@@ -213,10 +336,12 @@ async fn delete_host(
         (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
 async fn approve_host(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     Path(name): Path<String>,
 ) -> ApiResult<HostSummary> {
-    admin::approve(&st, &admin, &name).await.map(Json)
+    admin::approve(&st, &Actor::from(admin), &name)
+        .await
+        .map(Json)
 }
 
 /// Make a host due now.
@@ -226,10 +351,12 @@ async fn approve_host(
         (status = 404, body = ApiErrorBody)))]
 async fn attest_host(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     Path(name): Path<String>,
 ) -> ApiResult<HostSummary> {
-    admin::attest(&st, &admin, &name).await.map(Json)
+    admin::attest(&st, &Actor::from(admin), &name)
+        .await
+        .map(Json)
 }
 
 /// Allow a host name to enrol without a valid EK certificate chain (audited).
@@ -243,7 +370,9 @@ async fn ek_override(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<EkOverrideRequest>,
 ) -> ApiResult<HostSummary> {
-    admin::ek_override(&st, &admin, &name, req).await.map(Json)
+    admin::ek_override(&st, &Actor::from(admin), &name, req)
+        .await
+        .map(Json)
 }
 
 /// Pin the host's current state as its baseline, or reset it to be learned again.
@@ -253,19 +382,21 @@ async fn ek_override(
         (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
 async fn baseline(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<BaselineRequest>,
 ) -> ApiResult<HostSummary> {
-    admin::baseline(&st, &admin, &name, req).await.map(Json)
+    admin::baseline(&st, &Actor::from(admin), &name, req)
+        .await
+        .map(Json)
 }
 
 /// A host's attestation history, newest first (bounded by the retention setting).
 /// Binaries unknown to the runtime policy, grouped per cohort: likely updates vs. one host.
 #[utoipa::path(get, path = "/api/v1/ima/triage", tag = "ima", security(("admin_token" = [])),
     responses((status = 200, body = crate::ima_fleet::ImaTriage), (status = 401, body = ApiErrorBody)))]
-async fn ima_triage(st: State<AppState>, admin: Admin) -> ApiResult<crate::ima_fleet::ImaTriage> {
-    crate::ima_fleet::triage_route(st, admin).await
+async fn ima_triage(st: State<AppState>, reader: Reader) -> ApiResult<crate::ima_fleet::ImaTriage> {
+    crate::ima_fleet::triage_route(st, reader).await
 }
 
 #[utoipa::path(get, path = "/api/v1/hosts/{name}/history", tag = "hosts", security(("admin_token" = [])),
@@ -274,7 +405,7 @@ async fn ima_triage(st: State<AppState>, admin: Admin) -> ApiResult<crate::ima_f
         (status = 404, body = ApiErrorBody)))]
 async fn history(
     State(st): State<AppState>,
-    _admin: Admin,
+    _reader: Reader,
     Path(name): Path<String>,
 ) -> ApiResult<Vec<AttestationRecord>> {
     admin::history(&st, &name).await.map(Json)
@@ -288,10 +419,12 @@ async fn history(
         (status = 401, body = ApiErrorBody)))]
 async fn add_ima_policy(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<ImaPolicyCreated> {
-    admin::add_ima_policy(&st, &admin, body).await.map(Json)
+    admin::add_ima_policy(&st, &Actor::from(admin), body)
+        .await
+        .map(Json)
 }
 
 /// Give a host an IMA runtime policy (or none); it attests at once, from IMA entry 0.
@@ -301,11 +434,11 @@ async fn add_ima_policy(
         (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn set_ima_policy(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<ImaPolicyAssignment>,
 ) -> ApiResult<HostSummary> {
-    admin::set_ima_policy(&st, &admin, &name, req)
+    admin::set_ima_policy(&st, &Actor::from(admin), &name, req)
         .await
         .map(Json)
 }
@@ -317,10 +450,12 @@ async fn set_ima_policy(
         (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn assign_ima_policy(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     ApiJson(req): ApiJson<ImaPolicySelectorAssignment>,
 ) -> ApiResult<Vec<HostSummary>> {
-    admin::assign_ima_policy(&st, &admin, req).await.map(Json)
+    admin::assign_ima_policy(&st, &Actor::from(admin), req)
+        .await
+        .map(Json)
 }
 
 /// Query of `GET /api/v1/hosts/{name}/ear`.
@@ -340,7 +475,7 @@ struct EarQuery {
         (status = 404, body = ApiErrorBody)))]
 async fn host_ear(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Reader,
     Path(name): Path<String>,
     Query(q): Query<EarQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -360,11 +495,11 @@ async fn host_ear(
         (status = 401, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
 async fn put_policy(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<crate::fleet::DocumentStored> {
-    crate::fleet::put_policy(&st, &admin, &id, body)
+    crate::fleet::put_policy(&st, &Actor::from(admin), &id, body)
         .await
         .map(Json)
 }
@@ -376,10 +511,10 @@ async fn put_policy(
         (status = 401, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
 async fn put_references(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<crate::fleet::DocumentStored> {
-    crate::fleet::put_references(&st, &admin, body)
+    crate::fleet::put_references(&st, &Actor::from(admin), body)
         .await
         .map(Json)
 }
@@ -389,7 +524,7 @@ async fn put_references(
     responses((status = 200, body = Vec<Object>), (status = 401, body = ApiErrorBody)))]
 async fn list_policies(
     State(st): State<AppState>,
-    _admin: Admin,
+    _reader: Reader,
 ) -> ApiResult<Vec<serde_json::Value>> {
     crate::fleet::policies(&st).await.map(Json)
 }
@@ -397,7 +532,7 @@ async fn list_policies(
 /// The reference store: releases (state, components, hosts measuring them) and every value.
 #[utoipa::path(get, path = "/api/v1/references", tag = "fleet", security(("admin_token" = [])),
     responses((status = 200, body = ReferencesView), (status = 401, body = ApiErrorBody)))]
-async fn get_references(State(st): State<AppState>, _admin: Admin) -> ApiResult<ReferencesView> {
+async fn get_references(State(st): State<AppState>, _reader: Reader) -> ApiResult<ReferencesView> {
     crate::fleet::references(&st).await.map(Json)
 }
 
@@ -410,10 +545,12 @@ async fn get_references(State(st): State<AppState>, _admin: Admin) -> ApiResult<
         (status = 409, body = ApiErrorBody)))]
 async fn learn_references(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     ApiJson(req): ApiJson<LearnRequest>,
 ) -> ApiResult<LearnResponse> {
-    crate::fleet::learn(&st, &admin, req).await.map(Json)
+    crate::fleet::learn(&st, &Actor::from(admin), req)
+        .await
+        .map(Json)
 }
 
 /// Revoke, deprecate or activate a release; says which hosts measure it (audited).
@@ -426,11 +563,11 @@ async fn learn_references(
         (status = 409, body = ApiErrorBody)))]
 async fn release_state(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     Path((name, action)): Path<(String, String)>,
     ApiJson(req): ApiJson<RefStateRequest>,
 ) -> ApiResult<RefStateChanged> {
-    crate::fleet::set_release_state(&st, &admin, &name, &action, req)
+    crate::fleet::set_release_state(&st, &Actor::from(admin), &name, &action, req)
         .await
         .map(Json)
 }
@@ -438,7 +575,7 @@ async fn release_state(
 /// Every rollout campaign, with where its cohort's hosts are.
 #[utoipa::path(get, path = "/api/v1/rollouts", tag = "fleet", security(("admin_token" = [])),
     responses((status = 200, body = Vec<RolloutView>), (status = 401, body = ApiErrorBody)))]
-async fn list_rollouts(State(st): State<AppState>, _admin: Admin) -> ApiResult<Vec<RolloutView>> {
+async fn list_rollouts(State(st): State<AppState>, _reader: Reader) -> ApiResult<Vec<RolloutView>> {
     crate::rollout::list(&st).await.map(Json)
 }
 
@@ -449,7 +586,7 @@ async fn list_rollouts(State(st): State<AppState>, _admin: Admin) -> ApiResult<V
         (status = 404, body = ApiErrorBody)))]
 async fn get_rollout(
     State(st): State<AppState>,
-    _admin: Admin,
+    _reader: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<RolloutView> {
     crate::rollout::get(&st, &id).await.map(Json)
@@ -462,11 +599,11 @@ async fn get_rollout(
         (status = 401, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
 async fn create_rollout(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RolloutRequest>,
 ) -> ApiResult<RolloutView> {
-    crate::rollout::create(&st, &admin, &id, req)
+    crate::rollout::create(&st, &Actor::from(admin), &id, req)
         .await
         .map(Json)
 }
@@ -481,11 +618,11 @@ async fn create_rollout(
         (status = 409, body = ApiErrorBody)))]
 async fn rollout_action(
     State(st): State<AppState>,
-    admin: Admin,
+    admin: Operator,
     Path((id, action)): Path<(String, String)>,
     ApiJson(req): ApiJson<RolloutAction>,
 ) -> ApiResult<RolloutView> {
-    crate::rollout::act(&st, &admin, &id, &action, req)
+    crate::rollout::act(&st, &Actor::from(admin), &id, &action, req)
         .await
         .map(Json)
 }
@@ -494,7 +631,7 @@ async fn rollout_action(
 /// context, and hosts failing before appraisal.
 #[utoipa::path(get, path = "/api/v1/fleet/triage", tag = "fleet", security(("admin_token" = [])),
     responses((status = 200, body = FleetTriage), (status = 401, body = ApiErrorBody)))]
-async fn fleet_triage(State(st): State<AppState>, _admin: Admin) -> ApiResult<FleetTriage> {
+async fn fleet_triage(State(st): State<AppState>, _reader: Reader) -> ApiResult<FleetTriage> {
     crate::fleet_triage::triage(&st).await.map(Json)
 }
 
@@ -510,7 +647,10 @@ async fn jwks(State(st): State<AppState>) -> Json<serde_json::Value> {
     Json(crate::ear::jwks(&st))
 }
 
-async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+async fn metrics(
+    State(st): State<AppState>,
+    _reader: Reader,
+) -> Result<impl IntoResponse, ApiError> {
     let counts = st.store().count_by_status().await?;
     st.metrics(|| {
         for (status, n) in counts {
@@ -524,6 +664,16 @@ async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, ApiErr
     ))
 }
 
+/// Liveness: the process answers (never touches the store).
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Readiness: the store takes a write and the EAR key is loaded; 503 with the reason if not.
+async fn readyz(State(st): State<AppState>) -> Result<&'static str, ApiError> {
+    crate::Verifier::from_state(st)
+        .ready()
+        .await
+        .map(|()| "ready")
+        .map_err(ApiError::Unavailable)
 }

@@ -16,7 +16,9 @@ use vouch_store::{Store, StoreOptions};
 use vouch_tpm2::PcrSelection;
 use vouch_x509::RootStore;
 
-use crate::agent::ClientIdentity;
+use axum::response::IntoResponse as _;
+
+use crate::agent::{ClientIdentity, PeerAddr};
 use crate::config::ServeConfig;
 use crate::pki::{self, Pki};
 use crate::routes;
@@ -27,7 +29,7 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 /// Reason given to hosts that were trusted when the verifier started.
 pub const RESTART_REASON: &str = "verifier restarted; awaiting fresh evidence";
 /// Reason given to trusted hosts without valid evidence for two intervals.
-pub const STALE_REASON: &str = "no valid evidence within two attestation intervals";
+pub const STALE_REASON: &str = vouch_store::STALE_REASON;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,10 +81,51 @@ impl Verifier {
         let ima_selection = crate::config::with_ima_pcr(&selection)
             .map_err(|e| ServeError::Config(format!("PCR selection with PCR 10: {e}")))?;
         let pki = Pki::load_or_create(&config.data_dir)?;
-        let mut roots = RootStore::bundled()?;
+        let mut roots = if config.bundled_ek_roots {
+            RootStore::bundled()?
+        } else {
+            RootStore::empty()
+        };
         if let Some(dir) = &config.ek_roots {
             roots.add_dir(dir)?;
         }
+        if roots.is_empty() {
+            tracing::warn!("no EK roots: every enrolment needs an operator's EK override");
+        }
+        let auto_roots = match &config.auto_approve_roots {
+            Some(dir) => {
+                let mut r = RootStore::empty();
+                let n = r.add_dir(dir)?;
+                if n == 0 {
+                    return Err(ServeError::Config(format!(
+                        "--auto-approve-roots {}: no certificates found",
+                        dir.display()
+                    )));
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        let auto_eks = match &config.auto_approve_eks {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ServeError::Io(path.display().to_string(), e))?;
+                Some(crate::config::parse_ek_allowlist(&text).map_err(|e| {
+                    ServeError::Config(format!("--auto-approve-eks {}: {e}", path.display()))
+                })?)
+            }
+            None => None,
+        };
+        if !config.auto_approve.is_empty() {
+            tracing::warn!(
+                selectors = ?config.auto_approve.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                restricted_to_roots = auto_roots.is_some(),
+                restricted_to_eks = auto_eks.is_some(),
+                "auto-approval is on: any TPM whose EK certificate chains to an allowed root \
+                 and whose name and labels match is approved without an operator"
+            );
+        }
+        backfill_ek_names(&store).await?;
         let now = Utc::now();
         if store.admin_token_count().await? == 0 {
             let token = format!(
@@ -133,8 +176,15 @@ impl Verifier {
                 ima_selection,
                 ear,
                 firmware,
+                (auto_roots, auto_eks),
             ),
         })
+    }
+
+    /// The verifier of a shared state.
+    #[must_use]
+    pub const fn from_state(state: AppState) -> Self {
+        Self { state }
     }
 
     /// The HTTP router (no TLS). Agent routes expect a [`ClientIdentity`] extension.
@@ -148,6 +198,31 @@ impl Verifier {
         &self.state
     }
 
+    /// Whether this verifier can vouch for anything now: the store takes a write (within
+    /// two seconds) and the EAR signing key is loaded. `Err` says what is wrong.
+    pub async fn ready(&self) -> Result<(), String> {
+        let st = &self.state;
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            st.store().heartbeat(&st.inner.replica_id, Utc::now()),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("store does not take writes: {e}")),
+            Err(_) => return Err("store did not answer within 2 s".to_owned()),
+        }
+        let issuer = st
+            .inner
+            .ear
+            .read()
+            .map_err(|_| "EAR signing key unavailable".to_owned())?;
+        if issuer.current_kid().is_empty() {
+            return Err("no EAR signing key loaded".to_owned());
+        }
+        Ok(())
+    }
+
     /// One sweep of the background duties: stale trusted hosts become unreachable, expired
     /// nonces and enrolments are deleted.
     pub async fn sweep(&self) -> Result<(), vouch_store::StoreError> {
@@ -159,6 +234,32 @@ impl Verifier {
         store.purge_expired(now).await?;
         Ok(())
     }
+}
+
+/// Record the EK name of hosts enrolled before names were kept (one TPM, one identity). A
+/// TPM already enrolled under two names keeps the name on the first host only; the second is
+/// reported so an operator can remove it.
+async fn backfill_ek_names(store: &Store) -> Result<(), ServeError> {
+    for (id, ek_public) in store.hosts_without_ek_name().await? {
+        let Some(name) = vouch_tpm2::PublicArea::decode_tpmt(&ek_public)
+            .or_else(|_| vouch_tpm2::PublicArea::decode_tpm2b(&ek_public))
+            .ok()
+            .map(|ek| ek.name())
+        else {
+            tracing::warn!(host_id = %id, "stored EK does not decode; no EK name recorded");
+            continue;
+        };
+        match store.set_ek_name(id, &name).await {
+            Ok(()) => {}
+            Err(vouch_store::StoreError::Duplicate(_)) => tracing::error!(
+                host_id = %id,
+                ek_name = %hex::encode(&name),
+                "this TPM is enrolled under another host too: remove one of them"
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// A running verifier.
@@ -265,20 +366,50 @@ async fn run(
     sweep_every: Duration,
 ) {
     let router = verifier.router();
+    let cfg = verifier.state.inner.config.clone();
+    let limits = ConnLimits {
+        header: cfg.header_timeout,
+        request: cfg.request_timeout,
+    };
+    let slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_connections.max(1)));
+    // The sweep runs on its own task: a slow or failing store never stalls accepting
+    // connections or `/healthz`, and freshness never depends on it (hosts read as of now).
+    let sweeper = {
+        let verifier = verifier.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(sweep_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tick.tick() => {
+                        if let Err(e) = verifier.sweep().await {
+                            tracing::error!(error = %e, "background sweep failed");
+                        }
+                    }
+                }
+            }
+        })
+    };
     let mut conns = JoinSet::new();
-    let mut sweep = tokio::time::interval(sweep_every);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            _ = sweep.tick() => {
-                if let Err(e) = verifier.sweep().await {
-                    tracing::error!(error = %e, "background sweep failed");
-                }
-            }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
-                    conns.spawn(connection(tcp, peer, acceptor.clone(), router.clone()));
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, max = cfg.max_connections,
+                            "connection refused: too many open connections");
+                        drop(tcp);
+                        continue;
+                    };
+                    let (acceptor, router) = (acceptor.clone(), router.clone());
+                    conns.spawn(async move {
+                        connection(tcp, peer, acceptor, router, limits).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -287,8 +418,18 @@ async fn run(
             },
         }
     }
+    sweeper.abort();
     conns.abort_all();
     while conns.join_next().await.is_some() {}
+}
+
+/// Per-connection deadlines.
+#[derive(Debug, Clone, Copy)]
+struct ConnLimits {
+    /// For the TLS handshake and for each request's headers.
+    header: Duration,
+    /// For each whole request (body and answer included).
+    request: Duration,
 }
 
 async fn connection(
@@ -296,8 +437,9 @@ async fn connection(
     peer: SocketAddr,
     acceptor: tokio_rustls::TlsAcceptor,
     router: Router,
+    limits: ConnLimits,
 ) {
-    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
+    let handshake = tokio::time::timeout(limits.header, acceptor.accept(tcp)).await;
     let tls = match handshake {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
@@ -322,12 +464,29 @@ async fn connection(
             if let Some(id) = identity {
                 req.extensions_mut().insert(id);
             }
-            router.clone().oneshot(req)
+            req.extensions_mut().insert(PeerAddr(peer));
+            let call = router.clone().oneshot(req);
+            async move {
+                match tokio::time::timeout(limits.request, call).await {
+                    Ok(response) => response,
+                    Err(_) => {
+                        tracing::warn!(%peer, "request timed out");
+                        Ok(crate::error::ApiError::RequestTimeout.into_response())
+                    }
+                }
+            }
         });
-    if let Err(e) = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(tls), service)
-        .await
-    {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Some(limits.request))
+        .keep_alive_timeout(limits.header);
+    if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

@@ -54,6 +54,14 @@ pub(crate) struct Inner {
     pub firmware: Option<vouch_tcglog::FirmwareCatalog>,
     /// The fleet appraisal engine for the newest stored documents ([`crate::engine`]).
     pub engine: std::sync::Mutex<crate::engine::EngineCache>,
+    /// `--auto-approve-roots`: auto-approval needs a chain to one of these.
+    pub auto_approve_roots: Option<RootStore>,
+    /// `--auto-approve-eks`: auto-approval needs one of these EK names.
+    pub auto_approve_eks: Option<std::collections::HashSet<Vec<u8>>>,
+    /// Token buckets for enrolment and operator routes.
+    pub limits: crate::ratelimit::Limits,
+    /// This process's id in the store (`replica_heartbeats`).
+    pub replica_id: String,
 }
 
 impl core::fmt::Debug for AppState {
@@ -78,7 +86,12 @@ impl AppState {
         ima_selection: (PcrSelection, String),
         ear: vouch_ear::EarIssuer,
         firmware: Option<vouch_tcglog::FirmwareCatalog>,
+        auto_approve: (
+            Option<RootStore>,
+            Option<std::collections::HashSet<Vec<u8>>>,
+        ),
     ) -> Self {
+        let limits = crate::ratelimit::Limits::new(config.enrol_rate, config.admin_rate);
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Full(metric::DURATION.to_owned()),
@@ -112,6 +125,10 @@ impl AppState {
                 ear: std::sync::RwLock::new(ear),
                 engine: std::sync::Mutex::default(),
                 firmware,
+                auto_approve_roots: auto_approve.0,
+                auto_approve_eks: auto_approve.1,
+                limits,
+                replica_id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
             }),
         }
     }

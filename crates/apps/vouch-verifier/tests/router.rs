@@ -76,6 +76,7 @@ async fn trusted_host(f: &Fixture) -> (Host, ClientIdentity) {
     h.status = HostStatus::Trusted;
     h.reasons = vec![];
     h.approved_at = Some(now);
+    h.stale_after = Some(now + Duration::minutes(2));
     let cert_sha256 = vouch_store::sha256(b"client cert");
     h.client_cert_sha256 = Some(cert_sha256.to_vec());
     let store = f.verifier.state().store();
@@ -203,7 +204,7 @@ async fn admin_routes_refuse_missing_or_wrong_token() {
             }
             let (status, body) = call(&f, req.body(Body::empty()).unwrap()).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri} {auth:?}");
-            assert_eq!(body["error"], "missing or invalid admin token");
+            assert_eq!(body["error"], "missing or invalid API token");
         }
     }
     let req = Request::get("/api/v1/hosts")
@@ -442,7 +443,12 @@ async fn openapi_document_lists_every_route() {
     let resp = f
         .verifier
         .router()
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get("/metrics")
+                .header(header::AUTHORIZATION, format!("Bearer {}", f.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -1055,4 +1061,274 @@ async fn rollout_to_a_candidate_of_another_campaign_is_refused() {
     );
     let (status, _) = put_json(&f, "/api/v1/rollouts/other", &rollout).await;
     assert_eq!(status, StatusCode::OK, "the campaign it was learned for");
+}
+
+/// A token of `role` created through the API with the initial admin token.
+async fn token_with_role(f: &Fixture, name: &str, role: &str) -> String {
+    let req = Request::post("/api/v1/tokens")
+        .header(header::AUTHORIZATION, format!("Bearer {}", f.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            serde_json::json!({"name": name, "role": role}).to_string(),
+        ))
+        .unwrap();
+    let (status, body) = call(f, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["role"], role);
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// Every operator route of the OpenAPI document (agent routes excluded), as (method, uri)
+/// with path parameters filled in.
+async fn operator_routes(f: &Fixture) -> Vec<(String, String)> {
+    let (_, doc) = call(
+        f,
+        Request::get("/api/openapi.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let tags = op["tags"].as_array().cloned().unwrap_or_default();
+            if tags.iter().any(|t| t == "agent") {
+                continue;
+            }
+            let uri = path
+                .replace("{name}", "h1")
+                .replace("{id}", "p1")
+                .replace("{action}", "start");
+            out.push((method.to_uppercase(), uri));
+        }
+    }
+    assert!(
+        out.len() > 20,
+        "the document lists the operator routes: {out:?}"
+    );
+    out
+}
+
+#[tokio::test]
+async fn reader_token_reads_but_gets_403_on_every_changing_route() {
+    let f = fixture().await;
+    trusted_host(&f).await;
+    let reader = token_with_role(&f, "grafana", "reader").await;
+    let mut changing = 0;
+    for (method, uri) in operator_routes(&f).await {
+        let req = Request::builder()
+            .method(method.as_str())
+            .uri(&uri)
+            .header(header::AUTHORIZATION, format!("Bearer {reader}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        let (status, body) = call(&f, req).await;
+        if method == "GET" && !uri.starts_with("/api/v1/tokens") {
+            assert!(
+                status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                "reader must read {uri}: {status} {body}"
+            );
+        } else {
+            changing += 1;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}: {body}");
+        }
+    }
+    assert!(changing > 15, "only {changing} changing routes walked");
+    // What a relying party needs: status, EAR and metrics.
+    let (status, _, ear) = {
+        let resp = f
+            .verifier
+            .router()
+            .oneshot(
+                Request::get("/api/v1/hosts/h1/ear")
+                    .header(header::AUTHORIZATION, format!("Bearer {reader}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, (), String::from_utf8(bytes.to_vec()).unwrap())
+    };
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ear.split('.').count(), 3, "a compact JWS");
+    let metrics = |auth: Option<String>| {
+        let mut req = Request::get("/metrics");
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let router = f.verifier.router();
+        async move {
+            router
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        metrics(Some(format!("Bearer {reader}"))).await,
+        StatusCode::OK
+    );
+    assert_eq!(metrics(None).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn operator_token_cannot_manage_tokens_overrides_or_keys() {
+    let f = fixture().await;
+    let op = token_with_role(&f, "ops", "operator").await;
+    for (method, uri, body) in [
+        ("POST", "/api/v1/tokens", r#"{"name":"x","role":"admin"}"#),
+        ("GET", "/api/v1/tokens", ""),
+        ("DELETE", "/api/v1/tokens/ops", ""),
+        (
+            "POST",
+            "/api/v1/hosts/h1/ek-override",
+            r#"{"reason":"r","ek_name":"000b00"}"#,
+        ),
+        ("POST", "/api/v1/ear/rotate", ""),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {op}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let (status, body) = call(&f, req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}: {body}");
+    }
+    // An operator does run the fleet.
+    let (status, _) = call(
+        &f,
+        Request::post("/api/v1/hosts/nobody/attest")
+            .header(header::AUTHORIZATION, format!("Bearer {op}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn revoked_or_expired_tokens_are_refused_and_the_last_admin_stays() {
+    let f = fixture().await;
+    let reader = token_with_role(&f, "r1", "reader").await;
+    let get = |t: String| {
+        let router = f.verifier.router();
+        async move {
+            router
+                .oneshot(
+                    Request::get("/api/v1/hosts")
+                        .header(header::AUTHORIZATION, format!("Bearer {t}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(get(reader.clone()).await, StatusCode::OK);
+    let del = |name: &str| {
+        Request::delete(format!("/api/v1/tokens/{name}"))
+            .header(header::AUTHORIZATION, format!("Bearer {}", f.token))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, _) = call(&f, del("r1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(get(reader).await, StatusCode::UNAUTHORIZED);
+    // The only admin token cannot be revoked.
+    let (status, body) = call(&f, del("initial")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // An expired token is refused.
+    let t = Utc::now();
+    f.verifier
+        .state()
+        .store()
+        .add_token(
+            &vouch_store::ApiToken {
+                name: "old".into(),
+                role: vouch_store::Role::Admin,
+                created_at: t - Duration::days(2),
+                expires_at: Some(t - Duration::days(1)),
+            },
+            &vouch_store::sha256(b"old-token"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(get("old-token".into()).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn readiness_and_liveness_answer_without_the_sweep() {
+    let f = fixture().await;
+    for (uri, want) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let (status, _, body) = get_raw(&f, uri, false).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert_eq!(body, want);
+    }
+    // With the store closed, readiness fails and says why; liveness still answers.
+    f.verifier.state().store().close().await;
+    let (status, _, body) = get_raw(&f, "/readyz", false).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("store"), "{body}");
+    let (status, _, _) = get_raw(&f, "/healthz", false).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn trusted_host_past_its_freshness_limit_reads_unreachable_everywhere() {
+    let f = fixture().await;
+    let (mut h, id) = trusted_host(&f).await;
+    // The last good appraisal is older than its limit; no sweep has run.
+    h.stale_after = Some(Utc::now() - Duration::seconds(1));
+    h.status = HostStatus::Trusted;
+    f.verifier
+        .state()
+        .store()
+        .update_host(&h, Utc::now())
+        .await
+        .unwrap();
+    let (_, list) = call(
+        &f,
+        Request::get("/api/v1/hosts")
+            .header(header::AUTHORIZATION, format!("Bearer {}", f.token))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list[0]["status"], "unreachable", "{list}");
+    let (_, show) = call(
+        &f,
+        Request::get("/api/v1/hosts/h1")
+            .header(header::AUTHORIZATION, format!("Bearer {}", f.token))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(show["status"], "unreachable");
+    let mut req = Request::get("/api/v1/agent/status")
+        .body(Body::empty())
+        .unwrap();
+    req.extensions_mut().insert(id);
+    let (_, own) = call(&f, req).await;
+    assert_eq!(own["status"], "unreachable");
+    let keys = served_keys(&f).await;
+    let (status, _, token) = get_raw(&f, "/api/v1/hosts/h1/ear", true).await;
+    assert_eq!(status, StatusCode::OK);
+    let claims = vouch_ear::verify(&token, &keys, "h1", None, now_secs()).unwrap();
+    assert_eq!(
+        claims.status,
+        vouch_appraisal::Status::None,
+        "no affirming EAR for a stale host"
+    );
+    let (_, _, metrics) = get_raw(&f, "/metrics", true).await;
+    assert!(
+        metrics.contains("vouch_hosts{status=\"trusted\"} 0"),
+        "{metrics}"
+    );
 }

@@ -1,4 +1,4 @@
-//! `vouch hosts list|show|approve|attest|remove|ear`: operator commands against `vouch serve`.
+//! `vouch hosts list|show|approve|attest|remove|readmit|clear|ear`: operator commands against `vouch serve`.
 //!
 //! Connection settings come from the environment (or flags): `VOUCH_URL` (e.g.
 //! `https://127.0.0.1:8443`), `VOUCH_TOKEN` (the admin token; `vouch serve` writes the first one
@@ -23,9 +23,13 @@ pub struct Args {
 enum Cmd {
     /// Every host with its status and reasons.
     List {
-        /// One JSON array on stdout.
+        /// One JSON array on stdout (with --all: one object with `hosts`, `pending` and
+        /// `refused`).
         #[arg(long)]
         json: bool,
+        /// Also removed hosts, pending enrolments and recent refusals, with why.
+        #[arg(long)]
+        all: bool,
     },
     /// One host in detail, with its recent attestations.
     Show {
@@ -45,10 +49,24 @@ enum Cmd {
         /// Host name.
         name: String,
     },
-    /// Remove a host (its certificate stops working).
+    /// Remove a host (its certificate stops working). Its name and TPM stay refused until
+    /// `vouch hosts readmit`.
     Remove {
         /// Host name.
         name: String,
+    },
+    /// Let a removed host (its name and TPM) enrol again; it then waits for approval.
+    Readmit {
+        /// Host name.
+        name: String,
+    },
+    /// Lift a finding that stays until an operator clears it (a TPM state rollback).
+    Clear {
+        /// Host name.
+        name: String,
+        /// Why the finding is acceptable (audited).
+        #[arg(long)]
+        reason: String,
     },
     /// Print a signed attestation result (EAR JWT) for the host's current appraisal; verify
     /// it with the keys at `/.well-known/jwks.json`.
@@ -66,12 +84,51 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = args.conn.client()?;
     crate::conn::block_on(async move {
         match args.command {
-            Cmd::List { json } => {
+            Cmd::List { json, all: false } => {
                 let hosts = client.hosts().await?;
                 if json {
                     println!("{}", serde_json::to_string(&hosts)?);
                 } else {
                     print_hosts(&hosts);
+                }
+            }
+            Cmd::List { json, all: true } => {
+                let hosts = client.all_hosts().await?;
+                let view = client.enrolments().await?;
+                if json {
+                    let out = serde_json::json!({
+                        "hosts": hosts, "pending": view.pending, "refused": view.refused,
+                    });
+                    println!("{out}");
+                } else {
+                    print_hosts(&hosts);
+                    let mut t = Table::new();
+                    t.load_preset(UTF8_FULL_CONDENSED)
+                        .set_content_arrangement(ContentArrangement::Dynamic)
+                        .set_header(["pending enrolment", "source", "expires", "EK chain"]);
+                    for p in &view.pending {
+                        t.add_row([
+                            p.name.clone(),
+                            p.source.clone(),
+                            p.expires_at.clone(),
+                            if p.ek_chain_ok { "ok" } else { "override" }.to_owned(),
+                        ]);
+                    }
+                    println!("{t}");
+                    let mut t = Table::new();
+                    t.load_preset(UTF8_FULL_CONDENSED)
+                        .set_content_arrangement(ContentArrangement::Dynamic)
+                        .set_header(["refused", "at", "what", "peer", "why"]);
+                    for r in &view.refused {
+                        t.add_row([
+                            r.name.clone(),
+                            r.at.clone(),
+                            r.kind.clone(),
+                            r.peer.clone(),
+                            r.reason.clone(),
+                        ]);
+                    }
+                    println!("{t}");
                 }
             }
             Cmd::Show { name, json } => {
@@ -104,6 +161,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Cmd::Approve { name } => print_hosts(&[client.approve(&name).await?]),
             Cmd::Attest { name } => print_hosts(&[client.attest(&name).await?]),
             Cmd::Remove { name } => print_hosts(&[client.remove(&name).await?]),
+            Cmd::Readmit { name } => print_hosts(&[client.readmit(&name).await?]),
+            Cmd::Clear { name, reason } => print_hosts(&[client.clear(&name, &reason).await?]),
             Cmd::Ear { name, nonce } => println!("{}", client.ear(&name, nonce.as_deref()).await?),
         }
         anyhow::Ok(())

@@ -23,6 +23,16 @@ pub struct Args {
     /// Extra trusted EK CA certificates (PEM or DER files), beside the bundled vendor roots.
     #[arg(long)]
     ek_roots: Option<PathBuf>,
+    /// Do not trust the EK manufacturer roots bundled with Vouch (only --ek-roots).
+    #[arg(long)]
+    no_bundled_ek_roots: bool,
+    /// Auto-approve only TPMs whose EK certificate chains to a CA in this directory (the
+    /// bundled roots include cloud vTPM CAs that any tenant of that cloud can chain to).
+    #[arg(long)]
+    auto_approve_roots: Option<PathBuf>,
+    /// Auto-approve only TPMs whose EK name (hex, one per line, '#' comments) is listed.
+    #[arg(long)]
+    auto_approve_eks: Option<PathBuf>,
     /// A firmware catalogue (`vouch firmware catalog`): machine states name the build.
     #[arg(long)]
     firmware_catalog: Option<PathBuf>,
@@ -54,6 +64,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = ServeConfig::new(args.listen, args.data_dir);
     config.database_url = args.database;
     config.ek_roots = args.ek_roots;
+    config.bundled_ek_roots = !args.no_bundled_ek_roots;
+    config.auto_approve_roots = args.auto_approve_roots;
+    config.auto_approve_eks = args.auto_approve_eks;
     config.firmware_catalog = args.firmware_catalog;
     config.interval = Duration::from_secs(args.interval.max(1));
     config.auto_approve = args.auto_approve;

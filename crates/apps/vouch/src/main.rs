@@ -20,6 +20,7 @@ mod cmd_quote;
 mod cmd_refs;
 mod cmd_rollout;
 mod cmd_serve;
+mod cmd_tokens;
 mod conn;
 mod keyfile;
 mod logging;
@@ -54,6 +55,8 @@ enum Command {
     Rollout(cmd_rollout::Args),
     /// The verifier's signing keys: rotate the EAR key.
     Keys(cmd_keys::Args),
+    /// API tokens with roles (admin, operator, reader): create, list, revoke.
+    Tokens(cmd_tokens::Args),
     /// Load-test a running verifier with simulated hosts over HTTPS.
     Loadgen(cmd_loadgen::Args),
     /// Read, replay and summarise TCG PC Client (UEFI measured boot) event logs.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Policy(args) => cmd_refs::run_policy(args),
         Command::Rollout(args) => cmd_rollout::run(args),
         Command::Keys(args) => cmd_keys::run(args),
+        Command::Tokens(args) => cmd_tokens::run(args),
         Command::Eventlog(args) => cmd_eventlog::run(args),
         Command::Ima(args) => cmd_ima::run(args),
         Command::Firmware(args) => cmd_firmware::run(args),

@@ -32,6 +32,8 @@ async fn hosts_ear_prints_a_token_that_verifies_for_that_host_only() {
     let mut h = Host::new("web-1".into(), vec![1], vec![2], vec![3], 60, now);
     h.status = HostStatus::Trusted;
     h.approved_at = Some(now);
+    // Trusted only while its last good appraisal is fresh.
+    h.stale_after = Some(now + chrono::TimeDelta::minutes(5));
     handle
         .verifier()
         .state()

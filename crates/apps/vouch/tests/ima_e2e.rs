@@ -46,6 +46,7 @@ struct Env {
     server: vouch_verifier::ServerHandle,
     admin: AdminClient,
     http: reqwest::Client,
+    token: String,
     tpm: SimTpm,
     agent: Agent,
     name: String,
@@ -105,6 +106,7 @@ impl Env {
             server,
             admin,
             http,
+            token: token.trim().to_owned(),
             tpm,
             agent,
             name: name.to_owned(),
@@ -152,6 +154,7 @@ impl Env {
         let text = self
             .http
             .get(format!("https://{}/metrics", self.server.local_addr()))
+            .bearer_auth(&self.token)
             .send()
             .await
             .unwrap()

@@ -124,15 +124,30 @@ impl SimFleet {
         labels: &[(&str, &str)],
         log: &[u8],
     ) -> SimHost {
-        let tpm_dir = self.root.join(name).join("tpm");
+        self.start_host_with(index, name, labels, log, &self.ca, name)
+    }
+
+    /// [`SimFleet::start_host`] with the EK certificate issued by `ca` and the TPM and agent
+    /// state under `DIR/<dir>`: the same `index` in another `dir` is the same TPM (same EK
+    /// and AK keys) with a fresh agent.
+    pub fn start_host_with(
+        &self,
+        index: usize,
+        name: &str,
+        labels: &[(&str, &str)],
+        log: &[u8],
+        ca: &std::sync::Arc<vouch_sim::SimCa>,
+        dir: &str,
+    ) -> SimHost {
+        let tpm_dir = self.root.join(dir).join("tpm");
         let mut tpm = vouch_sim::SimTpm::builder()
-            .ca(self.ca.clone())
+            .ca(ca.clone())
             .ek_key(self.keys.key(2 * index).unwrap().clone())
             .ak_key(self.keys.key(2 * index + 1).unwrap().clone())
             .create_dir(&tpm_dir)
             .unwrap();
         tpm.boot_with_event_log(log).unwrap();
-        let agent_dir = self.root.join(name).join("agent");
+        let agent_dir = self.root.join(dir).join("agent");
         let handle =
             vouch_tpm::open(&vouch_tpm::TpmSpec::Sim(tpm_dir.clone()), &agent_dir).unwrap();
         let mut agent = vouch_agent::Agent::new(
