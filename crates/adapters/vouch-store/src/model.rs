@@ -214,7 +214,7 @@ pub(crate) fn fresh_status(
     reasons: Vec<String>,
     now: DateTime<Utc>,
 ) -> (HostStatus, Vec<String>) {
-    if status == HostStatus::Trusted && !stale_after.is_some_and(|t| now < t) {
+    if status == HostStatus::Trusted && stale_after.is_none_or(|t| now >= t) {
         (HostStatus::Unreachable, vec![STALE_REASON.to_owned()])
     } else {
         (status, reasons)

@@ -55,6 +55,21 @@ enum Cmd {
         /// Host name.
         name: String,
     },
+    /// Allow one TPM (named by its EK) to enrol under NAME without an EK certificate chain,
+    /// until the override expires (audited; such hosts are never approved automatically).
+    EkOverride {
+        /// Host name.
+        name: String,
+        /// The EK's TPM name in hex (`tpm2_readpublic -c ek.ctx` prints it as `name:`).
+        #[arg(long)]
+        ek_name: String,
+        /// Why (audited).
+        #[arg(long)]
+        reason: String,
+        /// When the override expires (RFC 3339; default 24 hours, at most 30 days).
+        #[arg(long)]
+        expires: Option<String>,
+    },
     /// Let a removed host (its name and TPM) enrol again; it then waits for approval.
     Readmit {
         /// Host name.
@@ -161,6 +176,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Cmd::Approve { name } => print_hosts(&[client.approve(&name).await?]),
             Cmd::Attest { name } => print_hosts(&[client.attest(&name).await?]),
             Cmd::Remove { name } => print_hosts(&[client.remove(&name).await?]),
+            Cmd::EkOverride {
+                name,
+                ek_name,
+                reason,
+                expires,
+            } => print_hosts(&[client
+                .ek_override(&name, &ek_name, &reason, expires.as_deref())
+                .await?]),
             Cmd::Readmit { name } => print_hosts(&[client.readmit(&name).await?]),
             Cmd::Clear { name, reason } => print_hosts(&[client.clear(&name, &reason).await?]),
             Cmd::Ear { name, nonce } => println!("{}", client.ear(&name, nonce.as_deref()).await?),
