@@ -167,12 +167,31 @@ pub async fn host_ear(
             verdict_of(&h, ima_checked)
         }
     };
+    // A token about a trusted host expires with the appraisal it reports (the host's
+    // freshness limit), so no affirming token outlives it.
+    let now = Utc::now();
+    let not_after = match h.status {
+        HostStatus::Trusted => h.stale_after.map(unix).filter(|t| *t > unix(now)),
+        _ => None,
+    };
+    let verdict = if h.status == HostStatus::Trusted && not_after.is_none() {
+        // Fresh when read, but its limit ends within this second: nothing to vouch for.
+        verdict_of(
+            &h.clone().fresh_at(
+                now.checked_add_signed(chrono::TimeDelta::seconds(1))
+                    .unwrap_or(now),
+            ),
+            false,
+        )
+    } else {
+        verdict
+    };
     let token = state
         .inner
         .ear
         .read()
         .map_err(|_| ApiError::internal("EAR issuer lock poisoned"))?
-        .issue(&verdict, &h.name, nonce.as_ref(), unix(Utc::now()))
+        .issue_until(&verdict, &h.name, nonce.as_ref(), unix(now), not_after)
         .map_err(|e| ApiError::internal(format!("EAR signing failed: {e}")))?;
     tracing::info!(
         actor = admin,

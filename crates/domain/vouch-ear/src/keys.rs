@@ -211,12 +211,34 @@ impl EarIssuer {
         nonce: Option<&Nonce>,
         now: u64,
     ) -> Result<String, EarError> {
+        self.issue_until(verdict, host_id, nonce, now, None)
+    }
+
+    /// [`EarIssuer::issue`], expiring no later than `not_after` (Unix seconds) when given: a
+    /// token never outlives the appraisal it reports (the host's freshness limit). A
+    /// `not_after` at or before `now` is refused.
+    pub fn issue_until(
+        &self,
+        verdict: &Verdict,
+        host_id: &str,
+        nonce: Option<&Nonce>,
+        now: u64,
+        not_after: Option<u64>,
+    ) -> Result<String, EarError> {
         if host_id.is_empty() {
             return Err(EarError::Malformed("empty host id".to_owned()));
         }
-        let exp = now
+        let mut exp = now
             .checked_add(self.config.validity_secs)
             .ok_or_else(|| EarError::Malformed("exp overflows".to_owned()))?;
+        if let Some(limit) = not_after {
+            if limit <= now {
+                return Err(EarError::Malformed(
+                    "the appraisal has already expired".to_owned(),
+                ));
+            }
+            exp = exp.min(limit);
+        }
         let claims = EarClaims::from_verdict(
             verdict,
             host_id,

@@ -476,3 +476,23 @@ fn debug_output_does_not_show_the_private_key() {
     assert!(text.contains(i.current_kid()));
     assert!(!text.contains("pkcs8"));
 }
+
+#[test]
+fn token_never_outlives_the_appraisal_it_reports() {
+    let i = issuer();
+    let now = 1_767_225_600;
+    let token = i
+        .issue_until(&verdict(), "host-17", None, now, Some(now + 30))
+        .unwrap();
+    assert_eq!(part(&token, 1)["exp"], now + 30);
+    // A later limit than the validity keeps the validity.
+    let token = i
+        .issue_until(&verdict(), "host-17", None, now, Some(now + 100_000))
+        .unwrap();
+    assert_eq!(part(&token, 1)["exp"], now + 300);
+    // An appraisal that has already expired is not signed.
+    assert!(
+        i.issue_until(&verdict(), "host-17", None, now, Some(now))
+            .is_err()
+    );
+}
