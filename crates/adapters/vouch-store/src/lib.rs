@@ -1358,15 +1358,14 @@ impl Store {
     /// The token with this SHA-256, if one exists (expired ones too: the caller decides).
     pub async fn token(&self, token_sha256: &[u8; 32]) -> Result<Option<ApiToken>> {
         type Row = (String, String, DateTime<Utc>, Option<DateTime<Utc>>);
-        let row: Option<Row> =
-            with_pool!(self, |p| {
-                sqlx::query_as(
+        let row: Option<Row> = with_pool!(self, |p| {
+            sqlx::query_as(
             "SELECT name, role, created_at, expires_at FROM admin_tokens WHERE token_sha256 = $1"
         )
         .bind(token_sha256.as_slice())
         .fetch_optional(p)
         .await
-            })?;
+        })?;
         row.map(token_from_row).transpose()
     }
 
