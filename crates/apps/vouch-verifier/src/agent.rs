@@ -147,9 +147,6 @@ fn check_ek_cert(
 /// and `reported.*` (what the platform reports in its log). An agent declaring one is refused.
 pub const RESERVED_LABEL_PREFIXES: [&str; 2] = ["detected.", "reported."];
 
-/// Pending (not yet activated) enrolments one source address may hold at once.
-pub const MAX_PENDING_PER_SOURCE: i64 = 16;
-
 /// The TCP peer of a request, as the accept loop saw it; put in the request extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub std::net::SocketAddr);
@@ -431,15 +428,15 @@ pub async fn enrol(
             }
         },
     };
-    if store.pending_enrolments_from(&source, now).await? >= MAX_PENDING_PER_SOURCE {
+    let cap = state.inner.config.max_pending_per_source;
+    if store.pending_enrolments_from(&source, now).await? >= i64::from(cap) {
         return Err(refuse(
             state,
             &name,
             &source,
             ApiError::TooManyRequests {
                 message: format!(
-                    "{source} has {MAX_PENDING_PER_SOURCE} enrolments pending; activate or let \
-                     them expire"
+                    "{source} has {cap} enrolments pending; activate them or let them expire"
                 ),
                 retry_after_secs: state.inner.config.enrolment_ttl.as_secs().max(1),
             },

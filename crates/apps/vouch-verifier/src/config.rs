@@ -63,6 +63,10 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// Enrolment requests per second per source address (token bucket; burst 4x).
     pub enrol_rate: u32,
+    /// Pending (not yet activated) enrolments one source address may hold; they expire
+    /// after `enrolment_ttl`. Hosts behind one NAT share a source: size it for the largest
+    /// batch of hosts enrolling at once behind one address.
+    pub max_pending_per_source: u32,
     /// Operator API requests per second per source address (token bucket; burst 4x).
     pub admin_rate: u32,
 }
@@ -70,8 +74,8 @@ pub struct ServeConfig {
 impl ServeConfig {
     /// Defaults: SQLite, 60 s interval, the default PCR selection, 100 history records per
     /// host, 2 min nonces, 20 s long-poll, 5 min enrolments, no auto-approval, bundled EK
-    /// roots, 16,384 connections, 10 s to send headers, 60 s per request, 5 enrolments and
-    /// 50 operator requests per second per source.
+    /// roots, 16,384 connections, 10 s to send headers, 60 s per request, 20 enrolments and
+    /// 50 operator requests per second per source, 256 pending enrolments per source.
     #[must_use]
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
         Self {
@@ -95,7 +99,8 @@ impl ServeConfig {
             max_connections: 16_384,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
-            enrol_rate: 5,
+            enrol_rate: 20,
+            max_pending_per_source: 256,
             admin_rate: 50,
         }
     }

@@ -15,7 +15,7 @@ pub const MAX_KEYS: usize = 65_536;
 /// What a request is limited as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// `POST /api/v1/agent/enrol` and `.../activate`.
+    /// `POST /api/v1/agent/enrol`.
     Enrol,
     /// Routes that need an API token.
     Admin,

@@ -153,11 +153,11 @@ async fn activate(
     peer: Option<Extension<agent::PeerAddr>>,
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> ApiResult<ActivateResponse> {
-    let peer = peer.map(|Extension(p)| p);
-    st.inner
-        .limits
-        .check(Class::Enrol, &agent::PeerAddr::source(peer))?;
-    agent::activate(&st, req, peer).await.map(Json)
+    // Not rate-limited: activation needs a pending enrolment's id and the secret only its
+    // TPM can recover, and stores nothing new; limiting it would strand pending enrolments.
+    agent::activate(&st, req, peer.map(|Extension(p)| p))
+        .await
+        .map(Json)
 }
 
 /// Long-poll until the host is due; then a fresh single-use nonce (mutual TLS).

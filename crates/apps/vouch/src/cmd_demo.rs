@@ -125,6 +125,10 @@ async fn demo(args: Args) -> anyhow::Result<ExitCode> {
     config.interval = interval;
     config.long_poll = interval;
     config.auto_approve = vec!["name=*".parse()?];
+    // Every simulated host enrols at once from 127.0.0.1: lift the per-source enrolment
+    // limits a real site keeps (hosts behind one address enrolling together).
+    config.enrol_rate = 10_000;
+    config.max_pending_per_source = 100_000;
     let server = vouch_verifier::serve(config).await?;
     let url = format!("https://{}", server.local_addr());
     say!(

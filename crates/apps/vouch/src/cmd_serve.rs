@@ -33,6 +33,18 @@ pub struct Args {
     /// Auto-approve only TPMs whose EK name (hex, one per line, '#' comments) is listed.
     #[arg(long)]
     auto_approve_eks: Option<PathBuf>,
+    /// Enrolments per second per source address (token bucket, burst 4x; 429 beyond).
+    #[arg(long, default_value_t = 20)]
+    enrol_rate: u32,
+    /// Pending (not yet activated) enrolments one source address may hold.
+    #[arg(long, default_value_t = 256)]
+    max_pending_enrolments: u32,
+    /// Operator API requests per second per source address (token bucket, burst 4x).
+    #[arg(long, default_value_t = 50)]
+    api_rate: u32,
+    /// Open connections at most (further ones are closed at once).
+    #[arg(long, default_value_t = 16_384)]
+    max_connections: usize,
     /// A firmware catalogue (`vouch firmware catalog`): machine states name the build.
     #[arg(long)]
     firmware_catalog: Option<PathBuf>,
@@ -67,6 +79,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.bundled_ek_roots = !args.no_bundled_ek_roots;
     config.auto_approve_roots = args.auto_approve_roots;
     config.auto_approve_eks = args.auto_approve_eks;
+    config.enrol_rate = args.enrol_rate;
+    config.max_pending_per_source = args.max_pending_enrolments;
+    config.admin_rate = args.api_rate;
+    config.max_connections = args.max_connections;
     config.firmware_catalog = args.firmware_catalog;
     config.interval = Duration::from_secs(args.interval.max(1));
     config.auto_approve = args.auto_approve;
