@@ -76,6 +76,27 @@ pub(crate) fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<
     f.sync_all().map_err(io(path))
 }
 
+/// Validity of the verifier's CA, in years from its creation.
+pub const CA_YEARS: i32 = 10;
+/// Validity of the server certificate (made at every start), in years.
+pub const SERVER_YEARS: i32 = 1;
+/// Validity of a host's client certificate, in years (it is re-issued at every enrolment).
+pub const CLIENT_YEARS: i32 = 5;
+
+/// Set `params` valid from yesterday (clock skew) for `years` years, instead of rcgen's
+/// defaults (1975 to 4096).
+fn set_validity(params: &mut CertificateParams, years: i32) {
+    use chrono::Datelike as _;
+    let from = chrono::Utc::now() - chrono::TimeDelta::days(1);
+    let (m, d) = (
+        u8::try_from(from.month()).unwrap_or(1),
+        // The 29th of February does not exist every year: use the 28th at most.
+        u8::try_from(from.day().min(28)).unwrap_or(1),
+    );
+    params.not_before = rcgen::date_time_ymd(from.year(), m, d);
+    params.not_after = rcgen::date_time_ymd(from.year().saturating_add(years), m, d);
+}
+
 impl Pki {
     /// Load `ca.pem` + `ca.key` from `dir`, or create them (key mode 0600).
     pub fn load_or_create(dir: &Path) -> Result<Self, PkiError> {
@@ -99,6 +120,7 @@ impl Pki {
             .distinguished_name
             .push(DnType::CommonName, "Vouch verifier CA");
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        set_validity(&mut params, CA_YEARS);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
@@ -132,6 +154,7 @@ impl Pki {
             .push(DnType::CommonName, "Vouch verifier");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        set_validity(&mut params, SERVER_YEARS);
         let cert = params.signed_by(&key, &self.issuer)?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = rustls::RootCertStore::empty();
@@ -172,6 +195,7 @@ impl Pki {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        set_validity(&mut params, CLIENT_YEARS);
         csr.params = params;
         let cert = csr.signed_by(&self.issuer)?;
         Ok((cert.pem(), vouch_store::sha256(cert.der())))
@@ -200,4 +224,39 @@ pub fn host_id_of(cert_der: &[u8]) -> Option<Uuid> {
     }
     let cn = cert.subject().iter_common_name().next()?;
     Uuid::parse_str(cn.as_str().ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    fn years(der: &[u8]) -> i64 {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
+        let v = cert.validity();
+        let now = chrono::Utc::now().timestamp();
+        assert!(v.not_before.timestamp() <= now, "valid from before now");
+        assert!(
+            now - v.not_before.timestamp() < 3 * 86_400,
+            "not back-dated to 1975"
+        );
+        (v.not_after.timestamp() - v.not_before.timestamp()) / (365 * 86_400)
+    }
+
+    #[test]
+    fn ca_and_client_certificates_have_real_validity_periods() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::load_or_create(dir.path()).unwrap();
+        assert_eq!(years(&pki.ca_der), i64::from(CA_YEARS));
+        let key = KeyPair::generate().unwrap();
+        let csr = CertificateParams::new(vec!["x".to_owned()])
+            .unwrap()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let (pem, _) = pki.issue_client(&csr, Uuid::new_v4()).unwrap();
+        assert_eq!(years(&pem_to_der(&pem).unwrap()), i64::from(CLIENT_YEARS));
+    }
 }
