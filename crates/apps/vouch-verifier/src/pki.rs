@@ -87,7 +87,10 @@ pub const CLIENT_YEARS: i32 = 5;
 /// defaults (1975 to 4096).
 fn set_validity(params: &mut CertificateParams, years: i32) {
     use chrono::Datelike as _;
-    let from = chrono::Utc::now() - chrono::TimeDelta::days(1);
+    let now = chrono::Utc::now();
+    let from = now
+        .checked_sub_signed(chrono::TimeDelta::days(1))
+        .unwrap_or(now);
     let (m, d) = (
         u8::try_from(from.month()).unwrap_or(1),
         // The 29th of February does not exist every year: use the 28th at most.
@@ -228,7 +231,7 @@ pub fn host_id_of(cert_der: &[u8]) -> Option<Uuid> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(clippy::unwrap_used, clippy::arithmetic_side_effects, reason = "tests")]
 
     use super::*;
 
