@@ -97,59 +97,9 @@ impl From<Vec<u8>> for Bytes {
 /// PCR values: bank name (`sha1`, `sha256`, ...) -> PCR index (decimal string) -> lowercase hex.
 pub type PcrMap = BTreeMap<String, BTreeMap<String, String>>;
 
-/// Where a host stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HostStatus {
-    /// Credential activation under way.
-    Enrolling,
-    /// Enrolled; an operator must approve it (or a selector did not match).
-    AwaitingApproval,
-    /// The latest evidence was fully checked and matches the host's accepted baseline.
-    Trusted,
-    /// The latest evidence failed a check; `reasons` say which.
-    Untrusted,
-    /// No valid evidence within two intervals (or none since the verifier restarted).
-    Unreachable,
-    /// Removed by an operator; its certificate is no longer accepted.
-    Removed,
-}
-
-impl HostStatus {
-    /// The wire name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Enrolling => "enrolling",
-            Self::AwaitingApproval => "awaiting_approval",
-            Self::Trusted => "trusted",
-            Self::Untrusted => "untrusted",
-            Self::Unreachable => "unreachable",
-            Self::Removed => "removed",
-        }
-    }
-
-    /// Parse the wire name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Enrolling,
-            Self::AwaitingApproval,
-            Self::Trusted,
-            Self::Untrusted,
-            Self::Unreachable,
-            Self::Removed,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-}
-
-impl core::fmt::Display for HostStatus {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Where a host stands: the domain's one definition ([`vouch_model::HostStatus`]), with its
+/// lifecycle ([`vouch_model::HostStatus::can_become`]).
+pub use vouch_model::HostStatus;
 
 /// Step 1 of enrolment: the agent presents its TPM's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -12,60 +12,8 @@ pub type Pcrs = BTreeMap<String, BTreeMap<String, String>>;
 /// Labels a host declares or an operator sets.
 pub type Labels = BTreeMap<String, String>;
 
-/// Where a host stands. The six states of issue 3; the database refuses any other value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostStatus {
-    /// Credential challenge issued, not yet activated.
-    Enrolling,
-    /// Activated; waits for an operator (or the auto-approval selector did not match).
-    AwaitingApproval,
-    /// The latest evidence was fully checked and matched the baseline.
-    Trusted,
-    /// The latest evidence failed a check.
-    Untrusted,
-    /// No valid evidence within two intervals, since approval, or since a verifier restart.
-    Unreachable,
-    /// Removed by an operator.
-    Removed,
-}
-
-impl HostStatus {
-    /// Every status, in lifecycle order.
-    pub const ALL: [Self; 6] = [
-        Self::Enrolling,
-        Self::AwaitingApproval,
-        Self::Trusted,
-        Self::Untrusted,
-        Self::Unreachable,
-        Self::Removed,
-    ];
-
-    /// The stored (and wire) name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Enrolling => "enrolling",
-            Self::AwaitingApproval => "awaiting_approval",
-            Self::Trusted => "trusted",
-            Self::Untrusted => "untrusted",
-            Self::Unreachable => "unreachable",
-            Self::Removed => "removed",
-        }
-    }
-
-    /// Parse a stored name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-impl core::fmt::Display for HostStatus {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Where a host stands: the domain's one definition ([`vouch_model::HostStatus`]).
+pub use vouch_model::HostStatus;
 
 /// How a baseline came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -111,26 +111,13 @@ impl FromRequestParts<AppState> for Reader {
     }
 }
 
-/// Store status -> API status (the same six states).
-#[must_use]
-pub const fn api_status(s: HostStatus) -> vouch_api::HostStatus {
-    match s {
-        HostStatus::Enrolling => vouch_api::HostStatus::Enrolling,
-        HostStatus::AwaitingApproval => vouch_api::HostStatus::AwaitingApproval,
-        HostStatus::Trusted => vouch_api::HostStatus::Trusted,
-        HostStatus::Untrusted => vouch_api::HostStatus::Untrusted,
-        HostStatus::Unreachable => vouch_api::HostStatus::Unreachable,
-        HostStatus::Removed => vouch_api::HostStatus::Removed,
-    }
-}
-
 /// A host as lists show it.
 #[must_use]
 pub fn summary(h: &Host) -> HostSummary {
     HostSummary {
         id: h.id.to_string(),
         name: h.name.clone(),
-        status: api_status(h.status),
+        status: h.status,
         reasons: h.reasons.clone(),
         last_attestation: h.last_seen.map(|t| t.to_rfc3339()),
         tpm_manufacturer: h.tpm_manufacturer.clone(),
@@ -141,7 +128,7 @@ pub fn summary(h: &Host) -> HostSummary {
 fn record(a: &vouch_store::Attestation) -> AttestationRecord {
     AttestationRecord {
         at: a.at.to_rfc3339(),
-        status: api_status(a.status),
+        status: a.status,
         reasons: a.reasons.clone(),
         reset_count: a.counters.map(|c| c.reset_count),
         restart_count: a.counters.map(|c| c.restart_count),

@@ -683,7 +683,7 @@ pub async fn activate(
     state.inner.due.notify_waiters();
     Ok(ActivateResponse {
         host_id: h.id.to_string(),
-        status: crate::admin::api_status(stored.status),
+        status: stored.status,
         client_certificate_pem: pem,
         ca_certificate_pem: state.inner.pki.ca_pem().to_owned(),
     })
@@ -733,7 +733,7 @@ pub async fn challenge(state: &AppState, host: Host) -> Result<ChallengeResponse
                 nonce: Some(nonce.to_vec().into()),
                 pcr_selection: Some(pcr_selection),
                 want_event_log,
-                status: crate::admin::api_status(host.status),
+                status: host.status,
                 ima,
             });
         }
@@ -745,7 +745,7 @@ pub async fn challenge(state: &AppState, host: Host) -> Result<ChallengeResponse
                 nonce: None,
                 pcr_selection: None,
                 want_event_log: false,
-                status: crate::admin::api_status(host.status),
+                status: host.status,
                 ima: None,
             });
         }
@@ -982,7 +982,7 @@ async fn evidence_inner(
                 tracing::info!(host = %stored.name, status = %stored.status,
                     reasons = ?stored.reasons, "attestation");
                 return Ok(EvidenceResponse {
-                    status: crate::admin::api_status(stored.status),
+                    status: stored.status,
                     reasons: stored.reasons,
                     next_due_ms: u64::try_from(
                         stored
