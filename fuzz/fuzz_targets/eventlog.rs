@@ -1,4 +1,5 @@
-//! Parse, replay, decode every event and summarise an arbitrary byte string as a TCG event log.
+//! Parse, replay, decode and bind-check every event and summarise an arbitrary byte string as a
+//! TCG event log.
 //! Nothing may panic; decoded summaries must render.
 
 #![no_main]
@@ -14,6 +15,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let Ok(ev) = ev else { break };
         count += 1;
         let _ = ev.digests().iter().count();
+        let _ = ev.coverage();
         let decoded = ev.decoded();
         let _ = write!(sink, "{decoded}");
         sink.clear();

@@ -3,16 +3,22 @@
 //! Every claim keeps its source (event index, PCR, type). Decoded event *data* (a version
 //! string, the `SecureBoot` byte, a db signature list, a kernel command line) becomes a claim
 //! only when the event's digest in the quoted bank is the hash of that data, so that the
-//! quote binds it; otherwise it is dropped and the checks that need it fail closed.
+//! quote binds it; otherwise it is dropped and the checks that need it fail closed. Which
+//! bytes a digest is the hash of is decided in one place, [`vouch_tcglog::Event::coverage_in`];
+//! claims accept the whole event data, and for a GRUB kernel command line its text.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use vouch_tcglog::data::{EventData, Ipl, SignatureKind, VariableContents, guid};
-use vouch_tcglog::{Event, EventLog, EventType, LogQuoteMismatch, TcgLogError};
+use vouch_tcglog::{Coverage, Event, EventLog, EventType, LogQuoteMismatch, TcgLogError};
 use vouch_tpm2::{HashAlg, VerifiedQuote};
 
 use crate::model::{Component, EventRef, Labels, Slot};
+
+/// Whether an event's decoded data is bound to its digest (defined beside the rule, in
+/// `vouch-tcglog`).
+pub use vouch_tcglog::Binding;
 
 /// Why claims could not be derived.
 #[derive(Debug, thiserror::Error)]
@@ -60,17 +66,6 @@ pub enum ClaimKind {
     Action,
     /// Anything else.
     Other,
-}
-
-/// Whether an event's decoded data is bound to its digest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Binding {
-    /// The digest is the hash of the data the detail was decoded from: the quote vouches for it.
-    Bound,
-    /// The digest is of something else (an image, a memory region) or does not match: the
-    /// detail is what the log says, for people only.
-    Unbound,
 }
 
 /// One measured event, as a claim about a component.
@@ -191,13 +186,14 @@ fn event_ref(ev: &Event<'_>) -> EventRef {
     }
 }
 
-fn bound(bank: HashAlg, digest: &[u8], data: &[u8]) -> Binding {
-    if bank.hash(data).as_bytes() == digest {
-        Binding::Bound
-    } else {
-        Binding::Unbound
-    }
+/// Bound when `ev`'s digest in `bank` is the hash of one of the byte strings `accepted`
+/// conventions name ([`Event::coverage_in`], the one rule for which bytes firmware hashes).
+fn bound(ev: &Event<'_>, bank: HashAlg, accepted: &[Coverage]) -> Binding {
+    Binding::from(ev.coverage_in(bank).filter(|c| accepted.contains(c)))
 }
+
+/// The whole event data, the PFP rule: what claims have always required.
+const WHOLE: &[Coverage] = &[Coverage::EventData];
 
 fn key_db(db: &vouch_tcglog::data::SignatureDb<'_>, source: EventRef) -> KeyDbClaim {
     let mut certificates = Vec::new();
@@ -300,13 +296,12 @@ impl Claims {
             let ordinal = ordinals.entry((ev.pcr(), ev.event_type().0)).or_insert(0);
             let this_ordinal = *ordinal;
             *ordinal = ordinal.saturating_add(1);
-            let d = digest.as_bytes();
             let source = event_ref(&ev);
             let (kind, detail, binding) = match ev.decoded() {
                 EventData::SCrtmVersion(v) => (
                     ClaimKind::ScrtmVersion,
                     Some(v.to_string()),
-                    bound(bank, d, ev.data()),
+                    bound(&ev, bank, WHOLE),
                 ),
                 EventData::FirmwareBlob(b) => (
                     ClaimKind::FirmwareBlob,
@@ -318,10 +313,8 @@ impl Claims {
                     )),
                     Binding::Unbound,
                 ),
-                EventData::Separator(_) => (ClaimKind::Separator, None, bound(bank, d, ev.data())),
-                EventData::Action(t) => {
-                    (ClaimKind::Action, Some(clip(t)), bound(bank, d, ev.data()))
-                }
+                EventData::Separator(_) => (ClaimKind::Separator, None, bound(&ev, bank, WHOLE)),
+                EventData::Action(t) => (ClaimKind::Action, Some(clip(t)), bound(&ev, bank, WHOLE)),
                 EventData::ImageLoad(img) => {
                     let path = img.device_path.map(|p| clip(&p.to_string()));
                     let kind = if ev.pcr() == 4 {
@@ -334,7 +327,7 @@ impl Claims {
                 EventData::Variable(v) => {
                     let name = v.name_string();
                     let authority = ev.event_type() == EventType::EV_EFI_VARIABLE_AUTHORITY;
-                    let binding = bound(bank, d, ev.data());
+                    let binding = bound(&ev, bank, WHOLE);
                     let kind = if authority {
                         ClaimKind::Authority
                     } else if ev.pcr() == 7 {
@@ -403,16 +396,8 @@ impl Claims {
                 }
                 EventData::Ipl(Ipl::KernelCmdline(c)) => {
                     let text = c.trim_end_matches('\0');
-                    let binding = [text.as_bytes(), ev.data()]
-                        .into_iter()
-                        .map(|b| bound(bank, d, b))
-                        .find(|b| *b == Binding::Bound)
-                        .or_else(|| {
-                            let mut with_nul = text.as_bytes().to_vec();
-                            with_nul.push(0);
-                            Some(bound(bank, d, &with_nul))
-                        })
-                        .unwrap_or(Binding::Unbound);
+                    // GRUB hashes the text after its prefix, with or without the NUL.
+                    let binding = bound(&ev, bank, &[Coverage::EventData, Coverage::GrubText]);
                     if binding == Binding::Bound {
                         cmdline = Some(CmdlineClaim {
                             text: text.trim().to_owned(),
@@ -423,7 +408,7 @@ impl Claims {
                 }
                 EventData::Ipl(Ipl::Utf16(t)) if ev.pcr() == 8 || ev.pcr() == 12 => {
                     let text = t.to_string();
-                    let binding = bound(bank, d, ev.data());
+                    let binding = bound(&ev, bank, WHOLE);
                     if binding == Binding::Bound {
                         cmdline = Some(CmdlineClaim {
                             text: text.trim().to_owned(),

@@ -11,8 +11,10 @@
 //! * [`Replay`] recomputes the PCRs the log claims (see [`mod@replay`] for the rules).
 //! * [`EventData`] decodes an event's payload on demand; a payload that does not decode is
 //!   kept as raw bytes with the reason, never dropped and never a log-level error.
+//! * [`Event::coverage`] says which bytes of an event's data its digests are the hash of
+//!   ([`mod@binding`]: the PFP rule and the firmware conventions seen in real logs).
 //! * [`MachineState`] summarises what booted: Secure Boot, its key databases, the boot chain,
-//!   kernel command line, firmware version.
+//!   kernel command line, firmware version, each from bound data only.
 //! * [`compare_with_quote`] says whether the log explains a quote, naming each PCR that
 //!   disagrees and recognising a log that is merely ahead of the quote.
 //!
@@ -25,10 +27,14 @@
 //! values from a verified quote makes the log's digests trustworthy, and even then only the
 //! *digests* are bound — event data is what the machine says it measured. Decoded payloads
 //! (variable contents, paths, command lines) are tied to the quote only where the event's
-//! digest is the hash of that data, which this crate does not check; policies must match on
-//! digests, or verify the data against them first. [`MachineState`] is a description for
-//! people and policy inputs, not a verdict.
+//! digest is the hash of that data: [`EventData`] does not check this, [`Event::coverage`]
+//! does, and [`MachineState`] takes its fields only from events that pass (listing the others
+//! in [`MachineState::unverified`]) except the few it documents as informational. Policies
+//! must match on digests, or on data checked this way. [`MachineState`] is a description for
+//! people and policy inputs, not a verdict, and means something only for a log whose replay
+//! equals a verified quote.
 
+pub mod binding;
 pub mod catalog;
 pub mod data;
 pub mod event_type;
@@ -37,6 +43,7 @@ pub mod quote;
 pub mod replay;
 pub mod state;
 
+pub use binding::{Binding, Coverage};
 pub use catalog::{FirmwareCatalog, IdentifiedFirmware, KnownFirmware, KnownVolume};
 pub use data::EventData;
 pub use event_type::EventType;
@@ -46,7 +53,10 @@ pub use log::{
 };
 pub use quote::{Disagreement, LogQuoteMismatch, PcrMismatch, compare_with_quote};
 pub use replay::{Replay, replay};
-pub use state::{BootStage, BootStageKind, KeyDatabase, MachineState, SecureBoot};
+pub use state::{
+    BootStage, BootStageKind, KeyDatabase, MachineState, SecureBoot, StateField, UnverifiedField,
+    UnverifiedReason,
+};
 pub use vouch_wire::{DecodeError, DecodeErrorKind};
 
 /// Everything that can go wrong in this crate.

@@ -57,6 +57,19 @@ pub(crate) mod enc {
         v
     }
 
+    /// A `UEFI_VARIABLE_DATA`.
+    pub(crate) fn variable(guid: crate::data::Guid, name: &str, data: &[u8]) -> Vec<u8> {
+        let mut v = guid.as_bytes().to_vec();
+        let units: Vec<u16> = name.encode_utf16().collect();
+        v.extend_from_slice(&(units.len() as u64).to_le_bytes());
+        v.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        for u in units {
+            v.extend_from_slice(&u.to_le_bytes());
+        }
+        v.extend_from_slice(data);
+        v
+    }
+
     /// An agile event whose digests are the hashes of `data` in each of `algs`.
     pub(crate) fn measured(pcr: u32, ty: u32, algs: &[HashAlg], data: &[u8]) -> Vec<u8> {
         let ds: Vec<(u16, Vec<u8>)> = algs
@@ -395,8 +408,10 @@ proptest! {
         if let Ok(log) = EventLog::parse(&data) {
             for ev in log.events().flatten() {
                 let _ = ev.digests().len();
+                let _ = ev.coverage();
             }
             let _ = replay(&log);
+            let _ = MachineState::from_log(&log);
         }
     }
 
@@ -410,6 +425,28 @@ proptest! {
         log[pos % n] = byte;
         if let Ok(parsed) = EventLog::parse(&log) {
             let _ = replay(&parsed);
+            let _ = MachineState::from_log(&parsed);
+        }
+    }
+
+    #[test]
+    fn mutated_real_logs_never_panic_when_bound_or_summarised(
+        which in 0usize..3,
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..16),
+    ) {
+        // GRUB and shim (padded authorities), EDK II boot variables, systemd-boot.
+        let name = ["qemu-rhel8-pxe", "gce-cgke-cos", "arch-sdboot-ws"][which];
+        let path = format!("{}/../../../testdata/eventlogs/{name}.bin", env!("CARGO_MANIFEST_DIR"));
+        let mut log = std::fs::read(path).unwrap();
+        let n = log.len();
+        for (pos, byte) in edits {
+            log[pos % n] = byte;
+        }
+        if let Ok(parsed) = EventLog::parse(&log) {
+            for ev in parsed.events().flatten() {
+                let _ = (ev.coverage(), ev.coverage_in(HashAlg::Sha256), ev.binding());
+            }
+            let _ = MachineState::from_log(&parsed);
         }
     }
 

@@ -133,7 +133,7 @@ impl<'a> EfiVariable<'a> {
     }
 }
 
-fn is_boot_option(name: &Ucs2<'_>) -> bool {
+pub(crate) fn is_boot_option(name: &Ucs2<'_>) -> bool {
     let mut len = 0usize;
     for (i, u) in name.units().enumerate() {
         let ok = match b"Boot".get(i) {

@@ -3,6 +3,7 @@
 use super::*;
 use crate::log::EventLog;
 use crate::tests::enc;
+use crate::tests::enc::variable;
 use vouch_tpm2::HashAlg;
 
 fn decode_one(ty: u32, data: &[u8], f: impl FnOnce(EventData<'_>)) {
@@ -11,18 +12,6 @@ fn decode_one(ty: u32, data: &[u8], f: impl FnOnce(EventData<'_>)) {
     let parsed = EventLog::parse(&log).unwrap();
     let ev = parsed.events().nth(1).unwrap().unwrap();
     f(ev.decoded());
-}
-
-fn variable(guid: Guid, name: &str, data: &[u8]) -> Vec<u8> {
-    let mut v = guid.as_bytes().to_vec();
-    let units: Vec<u16> = name.encode_utf16().collect();
-    v.extend_from_slice(&(units.len() as u64).to_le_bytes());
-    v.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    for u in units {
-        v.extend_from_slice(&u.to_le_bytes());
-    }
-    v.extend_from_slice(data);
-    v
 }
 
 #[test]
