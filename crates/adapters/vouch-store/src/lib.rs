@@ -1079,6 +1079,63 @@ impl Store {
         Ok(())
     }
 
+    /// Record a pending credential challenge only if its source holds fewer than `cap`
+    /// unexpired ones at `now`; false (nothing written) otherwise. The count and the insert
+    /// are one step: one statement under SQLite's single writer, and a per-source advisory
+    /// lock for the transaction on PostgreSQL, so concurrent enrolments cannot all slip
+    /// under the cap.
+    pub async fn insert_enrolment_capped(
+        &self,
+        e: &Enrolment,
+        cap: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        const SQL: &str = "INSERT INTO enrolments (id, host_name, secret_sha256, expires_at, \
+             ek_public, ek_cert, ek_chain_ok, ek_override_by, ak_public, ak_name, \
+             tpm_manufacturer, tpm_model, labels, created_at, source) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+             WHERE (SELECT COUNT(*) FROM enrolments WHERE source = $15 AND expires_at > $16) < $17";
+        macro_rules! insert {
+            ($exec:expr) => {
+                sqlx::query(SQL)
+                    .bind(e.id)
+                    .bind(&e.host_name)
+                    .bind(e.secret_sha256.as_slice())
+                    .bind(ts(e.expires_at))
+                    .bind(&e.ek_public)
+                    .bind(&e.ek_cert)
+                    .bind(e.ek_chain_ok)
+                    .bind(&e.ek_override_by)
+                    .bind(&e.ak_public)
+                    .bind(&e.ak_name)
+                    .bind(&e.tpm_manufacturer)
+                    .bind(&e.tpm_model)
+                    .bind(Json(&e.labels))
+                    .bind(ts(e.created_at))
+                    .bind(&e.source)
+                    .bind(ts(now))
+                    .bind(i64::from(cap))
+                    .execute($exec)
+                    .await?
+                    .rows_affected()
+            };
+        }
+        let affected = match &self.backend {
+            Backend::Sqlite(p) => insert!(p),
+            Backend::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(&e.source)
+                    .execute(&mut *tx)
+                    .await?;
+                let n = insert!(&mut *tx);
+                tx.commit().await?;
+                n
+            }
+        };
+        Ok(affected == 1)
+    }
+
     /// Take (delete and return) an enrolment: each one can be activated at most once, right
     /// or wrong. The caller checks the secret hash and the expiry.
     pub async fn take_enrolment(&self, id: Uuid) -> Result<Option<Enrolment>> {

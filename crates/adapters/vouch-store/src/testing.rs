@@ -8,7 +8,8 @@
 //! `sh` watchdog that stops it when [`TempPostgres`] is dropped (SIGTERM to the watchdog) and
 //! also when the test process exits without running destructors (statics), so no server or
 //! directory outlives its test binary. [`TempPostgres::create_database`] gives each test its own
-//! database.
+//! database; [`TempPostgres::stop`] and [`TempPostgres::restart`] take the server down and
+//! bring it back on the same data and port (fault tests).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -43,8 +44,11 @@ fn step(step: &'static str, detail: impl ToString) -> TempPostgresError {
 #[derive(Debug)]
 pub struct TempPostgres {
     dir: tempfile::TempDir,
-    watchdog: Child,
+    /// The running server's watchdog; `None` while [`TempPostgres::stop`]ped.
+    watchdog: Option<Child>,
     port: u16,
+    bin: PathBuf,
+    root: bool,
 }
 
 fn find_bin_dir() -> Result<PathBuf, TempPostgresError> {
@@ -125,17 +129,30 @@ impl TempPostgres {
             return Err(step("initdb", String::from_utf8_lossy(&out.stderr)));
         }
         let port = free_port()?;
-        let mut server = as_postgres(root, &bin.join("postgres"));
-        server.arg("-D").arg(&data).arg("-k").arg(dir.path()).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-F",
-        ]);
+        let mut pg = Self {
+            dir,
+            watchdog: None,
+            port,
+            bin,
+            root,
+        };
+        pg.run_server()?;
+        Ok(pg)
+    }
+
+    /// Start the server on this directory and port under a watchdog, and wait until it
+    /// accepts connections.
+    fn run_server(&mut self) -> Result<(), TempPostgresError> {
+        let mut server = as_postgres(self.root, &self.bin.join("postgres"));
+        server
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-k")
+            .arg(self.dir.path())
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-F"]);
         // The watchdog: start the server, stop it on SIGTERM or when this process is gone.
         let script = r#"
-"$@" >"$LOG" 2>&1 &
+"$@" >>"$LOG" 2>&1 &
 pg=$!
 trap 'kill -INT $pg 2>/dev/null; wait $pg; exit 0' TERM INT
 while kill -0 "$WATCH" 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.2; done
@@ -150,27 +167,43 @@ rm -rf "$DIR"
             .arg(server.get_program())
             .args(server.get_args())
             .env("WATCH", std::process::id().to_string())
-            .env("LOG", dir.path().join("server.log"))
-            .env("DIR", dir.path())
+            .env("LOG", self.dir.path().join("server.log"))
+            .env("DIR", self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let watchdog = cmd.spawn().map_err(|e| step("start postgres", e))?;
-        let pg = Self {
-            dir,
-            watchdog,
-            port,
-        };
-        pg.wait_ready(&bin)?;
-        Ok(pg)
+        self.watchdog = Some(cmd.spawn().map_err(|e| step("start postgres", e))?);
+        self.wait_ready()
     }
 
-    fn wait_ready(&self, bin: &Path) -> Result<(), TempPostgresError> {
+    /// Stop the server (fast shutdown: clients are disconnected) and wait until it has
+    /// exited; the data directory and port are kept for [`TempPostgres::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            // SIGTERM to the watchdog, which stops the server and waits for it.
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(watchdog.id().to_string())
+                .status();
+            let _ = watchdog.wait();
+        }
+    }
+
+    /// Start a [`TempPostgres::stop`]ped server again on the same data and port, and wait
+    /// until it accepts connections. Nothing happens if it is running.
+    pub fn restart(&mut self) -> Result<(), TempPostgresError> {
+        if self.watchdog.is_some() {
+            return Ok(());
+        }
+        self.run_server()
+    }
+
+    fn wait_ready(&self) -> Result<(), TempPostgresError> {
         let deadline = Instant::now()
             .checked_add(Duration::from_secs(30))
             .ok_or_else(|| step("wait", "clock"))?;
         loop {
-            let ok = Command::new(bin.join("pg_isready"))
+            let ok = Command::new(self.bin.join("pg_isready"))
                 .args([
                     "-h",
                     "127.0.0.1",
@@ -225,11 +258,6 @@ rm -rf "$DIR"
 
 impl Drop for TempPostgres {
     fn drop(&mut self) {
-        // SIGTERM to the watchdog, which stops the server and waits for it.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.watchdog.id().to_string())
-            .status();
-        let _ = self.watchdog.wait();
+        self.stop();
     }
 }

@@ -462,6 +462,55 @@ async fn enrolment_is_single_use(db: Db) {
     assert_eq!(db.store.take_enrolment(e.id).await.unwrap(), None);
 }
 
+async fn pending_enrolments_per_source_never_exceed_the_cap_under_concurrency(db: Db) {
+    let t = now();
+    let store = Arc::new(db.store.clone());
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let e = Enrolment {
+                id: uuid::Uuid::new_v4(),
+                host_name: format!("h{i}"),
+                secret_sha256: sha256(b"secret"),
+                expires_at: t + Duration::minutes(5),
+                ek_public: vec![1],
+                ek_cert: None,
+                ek_chain_ok: true,
+                ek_override_by: None,
+                ak_public: vec![2],
+                ak_name: vec![3],
+                tpm_manufacturer: None,
+                tpm_model: None,
+                labels: BTreeMap::new(),
+                created_at: t,
+                source: "198.51.100.9".into(),
+            };
+            store.insert_enrolment_capped(&e, 3, t).await.unwrap()
+        }));
+    }
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(accepted, 3);
+    assert_eq!(
+        db.store
+            .pending_enrolments_from("198.51.100.9", t)
+            .await
+            .unwrap(),
+        3
+    );
+    // Expired ones do not count.
+    assert_eq!(
+        db.store
+            .pending_enrolments_from("198.51.100.9", t + Duration::minutes(6))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 async fn expired_entries_are_purged(db: Db) {
     let h = approved(&db, "a").await;
     let t = now();
@@ -1045,6 +1094,7 @@ suite!(
     one_ek_is_one_host,
     tokens_carry_roles_and_can_be_revoked,
     refusals_are_kept_newest_first_and_bounded,
+    pending_enrolments_per_source_never_exceed_the_cap_under_concurrency,
     removed_hosts_are_listed_only_on_request,
     ima_policies_are_stored_once_by_content,
     ima_state_is_written_with_its_attestation,

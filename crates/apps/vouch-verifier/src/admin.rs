@@ -205,7 +205,9 @@ async fn change(
     if h.status == HostStatus::Removed && action != "remove" {
         return Err(ApiError::Conflict(format!("host {name:?} was removed")));
     }
+    let before = h.status;
     f(&mut h)?;
+    before.check_transition(h.status)?;
     let stored = state.store().update_host(&h, now).await?;
     state.audit(&admin.0, action, name, detail, now).await?;
     state.inner.due.notify_waiters();
@@ -257,6 +259,7 @@ pub async fn readmit(state: &AppState, admin: &Actor, name: &str) -> Result<Host
         )));
     }
     h.readmitted_by = Some(admin.0.clone());
+    h.status.check_transition(HostStatus::Removed)?;
     h.reasons = vec![format!(
         "removed; re-admitted by {}: may enrol again, then waits for approval",
         admin.0

@@ -428,23 +428,6 @@ pub async fn enrol(
             }
         },
     };
-    let cap = state.inner.config.max_pending_per_source;
-    if store.pending_enrolments_from(&source, now).await? >= i64::from(cap) {
-        return Err(refuse(
-            state,
-            &name,
-            &source,
-            ApiError::TooManyRequests {
-                message: format!(
-                    "{source} has {cap} enrolments pending; activate them or let them expire"
-                ),
-                retry_after_secs: state.inner.config.enrolment_ttl.as_secs().max(1),
-            },
-            None,
-        )
-        .await);
-    }
-
     let secret = random_bytes::<32>()?;
     let ak_name = ak.name();
     let blob = vouch_tpm2::make_credential(&ek_pub, &ak_name, &secret)
@@ -469,7 +452,23 @@ pub async fn enrol(
         created_at: now,
         source,
     };
-    store.insert_enrolment(&enrolment).await?;
+    let cap = state.inner.config.max_pending_per_source;
+    if !store.insert_enrolment_capped(&enrolment, cap, now).await? {
+        return Err(refuse(
+            state,
+            &name,
+            &enrolment.source,
+            ApiError::TooManyRequests {
+                message: format!(
+                    "{} has {cap} enrolments pending; activate them or let them expire",
+                    enrolment.source
+                ),
+                retry_after_secs: state.inner.config.enrolment_ttl.as_secs().max(1),
+            },
+            None,
+        )
+        .await);
+    }
     tracing::info!(host = %req.name, chain_ok, "credential issued");
     Ok(EnrolResponse {
         enrolment_id: enrolment.id.to_string(),
@@ -662,6 +661,14 @@ pub async fn activate(
         .issue_client(&req.csr_pem, h.id)
         .map_err(|e| ApiError::BadRequest(format!("cannot issue a certificate: {e}")))?;
     h.client_cert_sha256 = Some(sha.to_vec());
+    if let Some(old) = &existing {
+        old.status.check_transition(h.status)?;
+    } else if !HostStatus::INITIAL.contains(&h.status) {
+        return Err(ApiError::internal(format!(
+            "a new host cannot start {}",
+            h.status
+        )));
+    }
     let stored = if existing.is_some() {
         store.update_host(&h, now).await?
     } else {
@@ -966,6 +973,9 @@ async fn evidence_inner(
             derived,
             now,
         )?;
+        // The lifecycle: a verdict only for a host that may have one (never for a host
+        // removed or waiting for approval since the challenge was issued).
+        current.status.check_transition(out.host.status)?;
         let ima_state = ima
             .as_ref()
             .filter(|_| out.quote_accepted)

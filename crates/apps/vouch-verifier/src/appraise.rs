@@ -360,11 +360,12 @@ pub fn appraise(
             ));
             if fresh_log
                 && let (Some(want), Some(got)) = (&b.machine_state, &h.last_machine_state)
-                && comparable(want) != comparable(got)
+                && let (want_c, got_c) = comparable(want, got)
+                && want_c != got_c
             {
                 reasons.push(format!(
                     "machine state differs from the baseline: {}",
-                    differing_keys(want, got).join(", ")
+                    differing_keys(&want_c, &got_c).join(", ")
                 ));
                 if let (Some(old), Some(new)) = (
                     want.get("kernel_cmdline")
@@ -471,14 +472,55 @@ fn check_log(
     Ok(state)
 }
 
-/// A machine state without what the verifier added from its own catalogue (the firmware
-/// build's name): a baseline learned before a catalogue entry existed still compares equal.
-fn comparable(state: &serde_json::Value) -> serde_json::Value {
-    let mut s = state.clone();
-    if let Some(m) = s.as_object_mut() {
-        m.remove("firmware_identified");
-    }
-    s
+/// Two machine states reduced to what may be compared: only data bound to its event's
+/// digests. Left out: the firmware build's name (the verifier's own catalogue: a baseline
+/// learned before a catalogue entry existed still compares equal), what is informational by
+/// nature (boot applications' device paths and the role guessed from them, firmware blob
+/// descriptions and addresses: their digests are the image's or the region's, and the PCRs
+/// already compare those), and every field either state lists as unverified (its event's
+/// data does not hash to its digest: never compared, shown as unverified).
+fn comparable(
+    want: &serde_json::Value,
+    got: &serde_json::Value,
+) -> (serde_json::Value, serde_json::Value) {
+    let unverified = |s: &serde_json::Value| -> Vec<String> {
+        s.get("unverified")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.get("field").and_then(serde_json::Value::as_str))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut skip = unverified(want);
+    skip.extend(unverified(got));
+    let reduce = |state: &serde_json::Value| {
+        let mut s = state.clone();
+        if let Some(m) = s.as_object_mut() {
+            for key in ["firmware_identified", "firmware_blobs", "unverified"] {
+                m.remove(key);
+            }
+            for key in &skip {
+                m.remove(key);
+            }
+            if let Some(chain) = m
+                .get_mut("boot_chain")
+                .and_then(serde_json::Value::as_array_mut)
+            {
+                for stage in chain
+                    .iter_mut()
+                    .filter_map(serde_json::Value::as_object_mut)
+                {
+                    stage.remove("device_path");
+                    stage.remove("kind");
+                }
+            }
+        }
+        s
+    };
+    (reduce(want), reduce(got))
 }
 
 fn short(hex: &str) -> &str {
@@ -701,6 +743,34 @@ mod tests {
         assert!(bind_cmdline(state, None)["kernel_cmdline"].is_null());
         let no_digest = serde_json::json!({"kernel_cmdline": null});
         assert!(bind_cmdline(no_digest, Some(text))["kernel_cmdline"].is_null());
+    }
+
+    #[test]
+    fn unverified_and_informational_fields_are_never_compared() {
+        let want = serde_json::json!({
+            "secure_boot": "enabled", "dbx": {"hashes": {"sha256": 3}},
+            "boot_chain": [{"event": 9, "kind": "shim", "device_path": "a", "digests": {"sha256": "aa"}}],
+            "firmware_blobs": [{"pcr": 0, "base": 1}],
+        });
+        // dbx's data no longer hashes to its digest (a flipped byte): unverified, not compared;
+        // a device path differs (informational): not compared.
+        let got = serde_json::json!({
+            "secure_boot": "enabled", "dbx": null,
+            "unverified": [{"event": 12, "field": "dbx", "reason": "not_bound"}],
+            "boot_chain": [{"event": 9, "kind": "other", "device_path": "b", "digests": {"sha256": "aa"}}],
+            "firmware_blobs": [{"pcr": 0, "base": 2}],
+        });
+        let (a, b) = comparable(&want, &got);
+        assert_eq!(a, b);
+        // A bound field that differs is still a difference, and so is a boot chain digest.
+        let mut other = got.clone();
+        other["secure_boot"] = serde_json::json!("disabled");
+        let (a, b) = comparable(&want, &other);
+        assert_eq!(differing_keys(&a, &b), ["secure_boot"]);
+        let mut other = got;
+        other["boot_chain"][0]["digests"]["sha256"] = serde_json::json!("bb");
+        let (a, b) = comparable(&want, &other);
+        assert_eq!(differing_keys(&a, &b), ["boot_chain"]);
     }
 
     #[test]

@@ -112,6 +112,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<vouch_model::TransitionError> for ApiError {
+    fn from(e: vouch_model::TransitionError) -> Self {
+        Self::Conflict(format!("{e}; nothing was changed"))
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let text = r.body_text();

@@ -209,7 +209,11 @@ impl Verifier {
         .await
         {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(format!("store does not take writes: {e}")),
+            Ok(Err(e)) => {
+                // The cause goes to the log; the answer (unauthenticated) names the part only.
+                tracing::warn!(error = %e, "not ready: the store does not take writes");
+                return Err("store does not take writes".to_owned());
+            }
             Err(_) => return Err("store did not answer within 2 s".to_owned()),
         }
         let issuer = st

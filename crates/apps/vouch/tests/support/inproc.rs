@@ -88,6 +88,16 @@ pub struct SimHost {
 impl SimFleet {
     /// Serve a verifier for up to `hosts` simulated hosts.
     pub async fn start(root: &std::path::Path, hosts: usize, database_url: Option<String>) -> Self {
+        Self::start_with(root, hosts, |config| config.database_url = database_url).await
+    }
+
+    /// [`SimFleet::start`] with `configure` applied last to the verifier's configuration
+    /// (its data directory, database, timeouts...).
+    pub async fn start_with(
+        root: &std::path::Path,
+        hosts: usize,
+        configure: impl FnOnce(&mut vouch_verifier::ServeConfig),
+    ) -> Self {
         let ca = std::sync::Arc::new(vouch_sim::SimCa::generate().unwrap());
         let roots = root.join("ek-roots");
         std::fs::create_dir_all(&roots).unwrap();
@@ -99,7 +109,7 @@ impl SimFleet {
         config.interval = Duration::from_secs(1);
         config.long_poll = Duration::from_secs(1);
         config.auto_approve = vec!["name=*".parse().unwrap()];
-        config.database_url = database_url;
+        configure(&mut config);
         let server = vouch_verifier::serve(config).await.unwrap();
         let url = server.url();
         let ca_pem = std::fs::read(server.ca_path()).unwrap();
