@@ -26,12 +26,70 @@ pub enum ClientError {
         /// The verifier's message.
         message: String,
     },
-    /// The request could not be made or the answer not read.
-    #[error("cannot reach the verifier: {0}")]
-    Transport(#[from] reqwest::Error),
+    /// The request could not be made or the answer not read. Its message says once what
+    /// failed and what to check (the underlying error is not repeated as a source).
+    #[error("cannot reach the verifier{}", transport_message(.0))]
+    Transport(reqwest::Error),
     /// The CA certificate or client identity is not usable PEM.
     #[error("bad TLS material: {0}")]
     Tls(String),
+}
+
+impl From<reqwest::Error> for ClientError {
+    fn from(e: reqwest::Error) -> Self {
+        Self::Transport(e)
+    }
+}
+
+/// The innermost cause of a transport error, and what an operator should check for it.
+fn transport_message(e: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        causes.push(c.to_string());
+        cur = c.source();
+    }
+    let root = causes.last().cloned().unwrap_or_default();
+    let all = causes.join(" ").to_ascii_lowercase();
+    let at = e
+        .url()
+        .map(|u| {
+            format!(
+                " at {}://{}:{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.port_or_known_default().unwrap_or(0)
+            )
+        })
+        .unwrap_or_default();
+    let scheme_http = e.url().is_some_and(|u| u.scheme() == "http");
+    let hint = if scheme_http {
+        "the verifier speaks only HTTPS: use an https:// URL"
+    } else if all.contains("connection refused") {
+        "nothing listens there: check the host and port, and that `vouch serve` is running"
+    } else if all.contains("notvalidforname") || all.contains("not valid for name") {
+        "the server's certificate does not name this host: use the name or address the \
+         verifier was started with (or start it with --server-name)"
+    } else if all.contains("unknownissuer")
+        || all.contains("invalid peer certificate")
+        || all.contains("certificate")
+    {
+        "the server's certificate is not signed by the CA you gave: use the verifier's \
+         DATA_DIR/ca.pem (VOUCH_CA or --ca)"
+    } else if all.contains("invalidcontenttype")
+        || all.contains("corrupt message")
+        || all.contains("received corrupt")
+        || all.contains("wrong version number")
+    {
+        "the server there does not speak TLS: check the port, and that it is a Vouch verifier"
+    } else if e.is_timeout() || all.contains("timed out") {
+        "no answer in time: check the address, firewalls, and the verifier's load"
+    } else if all.contains("dns") || all.contains("failed to lookup") || all.contains("resolve") {
+        "the host name does not resolve: check the URL"
+    } else {
+        "check the URL, the CA certificate and that the verifier is running"
+    };
+    format!("{at}: {hint} ({root})")
 }
 
 impl ClientError {

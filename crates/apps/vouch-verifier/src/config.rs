@@ -164,23 +164,28 @@ pub fn parse_ek_allowlist(text: &str) -> Result<std::collections::HashSet<Vec<u8
     Ok(out)
 }
 
-/// An auto-approval selector: `name=GLOB` or `label:KEY=GLOB` (`*` any run, `?` one
-/// character), several joined with `,` must all match. Example: `name=edge-*,label:site=lon*`.
+/// Which hosts an auto-approval rule (or an IMA policy assignment) applies to, in the
+/// grammar fleet policies use: `all`, or terms joined by `,` that must all match: `name=GLOB`
+/// (the host name) and `KEY=GLOB` (a label; `*` any run, `?` one character), e.g.
+/// `name=edge-*,site=lon*`. The older spelling `label:KEY=GLOB` is still read
+/// ([`Selector::deprecated`] says so, and the verifier warns at start).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selector {
     text: String,
     terms: Vec<(Term, String)>,
+    deprecated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Term {
+    All,
     Name,
     Label(String),
 }
 
 /// A selector that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad selector {0:?}: expected name=GLOB or label:KEY=GLOB, joined by ','")]
+#[error("bad selector {0:?}: expected `all`, or name=GLOB and KEY=GLOB terms joined by ','")]
 pub struct SelectorError(String);
 
 impl core::str::FromStr for Selector {
@@ -188,24 +193,35 @@ impl core::str::FromStr for Selector {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || SelectorError(s.to_owned());
+        if s.trim() == "all" {
+            return Ok(Self {
+                text: s.to_owned(),
+                terms: vec![(Term::All, String::new())],
+                deprecated: false,
+            });
+        }
         let mut terms = Vec::new();
+        let mut deprecated = false;
         for part in s.split(',') {
             let (key, glob) = part.trim().split_once('=').ok_or_else(bad)?;
+            let key = key.trim();
             let term = if key == "name" {
                 Term::Name
-            } else if let Some(label) = key.strip_prefix("label:").filter(|l| !l.is_empty()) {
+            } else if let Some(label) = key.strip_prefix("label:") {
+                deprecated = true;
                 Term::Label(label.to_owned())
             } else {
-                return Err(bad());
+                Term::Label(key.to_owned())
             };
-            if glob.is_empty() {
+            if glob.is_empty() || matches!(&term, Term::Label(k) if k.is_empty() || k == "all") {
                 return Err(bad());
             }
-            terms.push((term, glob.to_owned()));
+            terms.push((term, glob.trim().to_owned()));
         }
         Ok(Self {
             text: s.to_owned(),
             terms,
+            deprecated,
         })
     }
 }
@@ -217,14 +233,21 @@ impl core::fmt::Display for Selector {
 }
 
 impl Selector {
-    /// True when every term matches.
+    /// True when every term matches (`all` matches every host).
     #[must_use]
     pub fn matches(&self, name: &str, labels: &Labels) -> bool {
         !self.terms.is_empty()
             && self.terms.iter().all(|(term, glob)| match term {
+                Term::All => true,
                 Term::Name => glob_match(glob, name),
                 Term::Label(key) => labels.get(key).is_some_and(|v| glob_match(glob, v)),
             })
+    }
+
+    /// True when it was written in the old `label:KEY=GLOB` spelling.
+    #[must_use]
+    pub const fn deprecated(&self) -> bool {
+        self.deprecated
     }
 }
 
@@ -273,11 +296,29 @@ mod tests {
 
     #[test]
     fn selector_requires_every_term() {
-        let s: Selector = "name=edge-*,label:site=lon*".parse().unwrap();
         let lon = Labels::from([("site".to_owned(), "london".to_owned())]);
-        assert!(s.matches("edge-1", &lon));
-        assert!(!s.matches("edge-1", &Labels::new()));
-        assert!(!s.matches("core-1", &lon));
+        for text in ["name=edge-*,site=lon*", "name=edge-*,label:site=lon*"] {
+            let s: Selector = text.parse().unwrap();
+            assert!(s.matches("edge-1", &lon));
+            assert!(!s.matches("edge-1", &Labels::new()));
+            assert!(!s.matches("core-1", &lon));
+        }
+    }
+
+    #[test]
+    fn selector_reads_the_policy_grammar_and_the_old_spelling_with_a_note() {
+        let all: Selector = "all".parse().unwrap();
+        assert!(all.matches("anything", &Labels::new()));
+        let policy_style: Selector = "cohort=r750,site=lon".parse().unwrap();
+        assert!(!policy_style.deprecated());
+        let labels = Labels::from([
+            ("cohort".to_owned(), "r750".to_owned()),
+            ("site".to_owned(), "lon".to_owned()),
+        ]);
+        assert!(policy_style.matches("h", &labels));
+        let old: Selector = "label:site=lon".parse().unwrap();
+        assert!(old.deprecated());
+        assert!(old.matches("h", &labels));
     }
 
     #[test]
@@ -292,7 +333,7 @@ mod tests {
 
     #[test]
     fn selector_rejects_garbage() {
-        for bad in ["", "edge-*", "host=x", "label:=x", "name="] {
+        for bad in ["", "edge-*", "label:=x", "name=", "=x", "all=x", "a=1,"] {
             assert!(bad.parse::<Selector>().is_err(), "{bad}");
         }
     }

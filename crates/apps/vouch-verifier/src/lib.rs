@@ -44,10 +44,21 @@
 //!   host without valid evidence for two intervals becomes `unreachable`. The six states are
 //!   those of `vouch_api::HostStatus`; an approved host that has not attested yet is
 //!   `unreachable` ("approved; awaiting first attestation").
-//! * Auto-approval ([`config::Selector`]): `name=GLOB` / `label:KEY=GLOB` terms, joined by
+//! * Auto-approval ([`config::Selector`]): `all`, or `name=GLOB` / `KEY=GLOB` terms, joined by
 //!   `,` (all must match); several selectors: any may match. Only with a valid EK chain.
-//! * Admin routes need `Authorization: Bearer <token>`; tokens are stored as SHA-256 only.
-//!   Every admin action is audited. Tokens and secrets are never logged.
+//! * Operator routes need `Authorization: Bearer <token>` of a role at least the route's
+//!   (`reader` < `operator` < `admin`, checked by the [`admin::Reader`], [`admin::Operator`]
+//!   and [`admin::Admin`] extractors); tokens are stored as
+//!   SHA-256 only, may expire, and are rate-limited per source. Every operator change is
+//!   audited. Tokens and secrets are never logged.
+//! * One TPM, one identity: the EK's TPM name is unique across hosts; a removed host's name
+//!   and EK stay refused until an operator re-admits them; EK overrides name one EK and
+//!   expire; agents cannot declare `detected.*` / `reported.*` labels, and a label change at
+//!   re-enrolment waits for an operator (see [`agent`]).
+//! * Freshness is judged when answering: a host reads `trusted` only while its last good
+//!   appraisal is younger than two intervals (`vouch_store::Host::fresh_at`), so a store that
+//!   cannot be written, or a sweep that cannot run, never keeps a host trusted; an EAR about
+//!   a trusted host expires no later than that limit.
 //! * Several replicas may share one PostgreSQL: nonces, claims and host updates are atomic in
 //!   the store; each replica needs the same `ca.pem`/`ca.key` (copy the data directory). A
 //!   restarting replica demotes the whole fleet's trusted hosts until they attest again.

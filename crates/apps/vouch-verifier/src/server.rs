@@ -116,6 +116,10 @@ impl Verifier {
             }
             None => None,
         };
+        for s in config.auto_approve.iter().filter(|s| s.deprecated()) {
+            tracing::warn!(selector = %s,
+                "selector spelling label:KEY=GLOB is deprecated: write KEY=GLOB");
+        }
         if !config.auto_approve.is_empty() {
             tracing::warn!(
                 selectors = ?config.auto_approve.iter().map(ToString::to_string).collect::<Vec<_>>(),

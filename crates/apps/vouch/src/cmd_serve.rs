@@ -52,7 +52,8 @@ pub struct Args {
     #[arg(long, default_value_t = 60)]
     interval: u64,
     /// Approve hosts automatically when their EK chains to an allowed root and they match:
-    /// `name=GLOB` or `label:KEY=GLOB`, joined by ',' (repeatable).
+    /// `all`, or `name=GLOB` and `KEY=GLOB` (label) terms joined by ',' (repeatable; the
+    /// old `label:KEY=GLOB` spelling is still read, with a warning).
     #[arg(long = "auto-approve")]
     auto_approve: Vec<Selector>,
     /// PCRs to quote (tpm2-tools syntax).
