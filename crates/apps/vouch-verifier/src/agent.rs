@@ -143,10 +143,6 @@ fn check_ek_cert(
     Ok(cert)
 }
 
-/// Label keys only evidence may set: `detected.*` (bound measurements, the EK certificate)
-/// and `reported.*` (what the platform reports in its log). An agent declaring one is refused.
-pub const RESERVED_LABEL_PREFIXES: [&str; 2] = ["detected.", "reported."];
-
 /// The TCP peer of a request, as the accept loop saw it; put in the request extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub std::net::SocketAddr);
@@ -314,7 +310,7 @@ pub async fn enrol(
     if let Some(k) = req
         .labels
         .keys()
-        .find(|k| RESERVED_LABEL_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .find(|k| vouch_model::is_reserved_label(k))
     {
         return Err(refuse(
             state,

@@ -194,11 +194,7 @@ pub(crate) fn host_labels(host: &Host) -> Labels {
     let mut labels: Labels = host
         .labels
         .iter()
-        .filter(|(k, _)| {
-            !crate::agent::RESERVED_LABEL_PREFIXES
-                .iter()
-                .any(|p| k.starts_with(p))
-        })
+        .filter(|(k, _)| !vouch_model::is_reserved_label(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if let Some(v) = &host.tpm_manufacturer {

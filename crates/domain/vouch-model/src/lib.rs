@@ -14,6 +14,17 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Label key prefixes only evidence may set: `detected.*` (bound measurements, the EK
+/// certificate) and `reported.*` (what the platform reports in its log). Labels select fleet
+/// policies, so a host must not be able to choose them: agents declaring one are refused.
+pub const RESERVED_LABEL_PREFIXES: [&str; 2] = ["detected.", "reported."];
+
+/// Whether `key` is a label only evidence may set ([`RESERVED_LABEL_PREFIXES`]).
+#[must_use]
+pub fn is_reserved_label(key: &str) -> bool {
+    RESERVED_LABEL_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
 /// Where a host stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -181,6 +192,20 @@ mod tests {
         }
         // A host waiting for approval gets no verdict before it is approved.
         assert!(!AwaitingApproval.can_become(Trusted));
+    }
+
+    #[test]
+    fn evidence_label_prefixes_are_reserved() {
+        for k in [
+            "detected.firmware_version",
+            "reported.platform_model",
+            "detected.",
+        ] {
+            assert!(super::is_reserved_label(k), "{k}");
+        }
+        for k in ["site", "detected", "cohort.detected.x", "report.x"] {
+            assert!(!super::is_reserved_label(k), "{k}");
+        }
     }
 
     #[test]
